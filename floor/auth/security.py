@@ -1,0 +1,121 @@
+"""Who is calling: bearer token or session cookie; the role check every route declares.
+
+`requires(...)` runs before the view reads its body, so a role that may not call an endpoint
+gets 401/403 whatever it sends; CSRF is checked after it for cookie-authenticated writes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+from flask import g, redirect, request, session, url_for
+from flask_wtf.csrf import CSRFError, validate_csrf
+from sqlalchemy import select
+
+from floor.auth.domain import token_digest
+from floor.auth.models import ApiToken, User
+from floor.db import db_session, utcnow
+from floor.errors import ApiError
+
+F = TypeVar("F", bound=Callable[..., Any])
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+    via: str                       # "session" | "token"
+    warehouse_id: int | None = None
+    user_id: int | None = None
+
+
+def principal_from_token(token: str) -> Principal | None:
+    if not token or len(token) > 200:
+        return None
+    row = db_session().scalar(select(ApiToken).where(ApiToken.digest == token_digest(token)))
+    if row is None or row.revoked_at is not None:
+        return None
+    return Principal(row.name, row.role, "token", row.warehouse_id)
+
+
+def principal_from_session() -> Principal | None:
+    uid = session.get("uid")
+    if not isinstance(uid, int):
+        return None
+    user = db_session().get(User, uid)
+    if user is None or not user.active or session.get("pw") != user.password_hash[-16:]:
+        return None
+    return Principal(user.username, user.role, "session", user.warehouse_id, user.id)
+
+
+def current_principal() -> Principal | None:
+    if "principal" not in g:
+        header = request.headers.get("Authorization", "")
+        if header[:7].lower() == "bearer ":
+            g.principal = principal_from_token(header[7:].strip())
+        else:
+            g.principal = principal_from_session()
+    return g.principal
+
+
+def login_user(user: User) -> None:
+    session.clear()
+    session.permanent = True
+    session["uid"] = user.id
+    # Changing the password ends every session made with the old one.
+    session["pw"] = user.password_hash[-16:]
+    session["at"] = utcnow().isoformat()
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def requires(*roles: str) -> Callable[[F], F]:
+    """Allow only these roles. Records the rule on the view for the access-control tests."""
+    def wrap(view: F) -> F:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            principal = current_principal()
+            if principal is None:
+                if not _is_api() and request.method == "GET":
+                    return redirect(url_for("web.login", next=request.full_path))
+                raise ApiError("unauthenticated", "Log in or send a bearer token.", 401)
+            if principal.role not in roles:
+                raise ApiError("forbidden", f"The role '{principal.role}' may not do this.", 403)
+            if principal.via == "session" and request.method in UNSAFE:
+                check_csrf()
+            return view(*args, **kwargs)
+        guarded.floor_roles = tuple(roles)  # type: ignore[attr-defined]
+        return guarded  # type: ignore[return-value]
+    return wrap
+
+
+def public(view: F) -> F:
+    view.floor_roles = ()  # type: ignore[attr-defined]
+    return view
+
+
+def check_csrf() -> None:
+    token = request.headers.get("X-CSRFToken") or request.form.get("csrf_token", "")
+    try:
+        validate_csrf(token)
+    except CSRFError as exc:
+        raise ApiError("csrf_failed", f"CSRF check failed: {exc.description}", 400) from None
+    except Exception:
+        raise ApiError("csrf_failed", "CSRF check failed.", 400) from None
+
+
+def actor() -> Principal:
+    principal = current_principal()
+    assert principal is not None, "actor() outside a guarded view"
+    return principal
+
+
+def touch_token(token: str) -> None:
+    row = db_session().scalar(select(ApiToken).where(ApiToken.digest == token_digest(token)))
+    if row is not None:
+        row.last_used_at = dt.datetime.now(dt.timezone.utc)

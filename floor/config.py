@@ -1,0 +1,64 @@
+"""Configuration from the environment.
+
+Nothing here runs at import time: `load_config()` is called by `create_app()`.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULT_DEBOUNCE_MS = 500
+
+
+def _instance_path(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("FLOOR_INSTANCE_PATH") or Path.cwd() / "instance").resolve()
+
+
+def _secret_key(instance: Path, environ: Mapping[str, str]) -> str:
+    """FLOOR_SECRET_KEY, else a key generated once and kept in the instance folder."""
+    if environ.get("FLOOR_SECRET_KEY"):
+        return environ["FLOOR_SECRET_KEY"]
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # O_EXCL: two processes starting together agree on one key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load_config(overrides: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    env = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    instance = Path(overrides.get("INSTANCE_PATH") or _instance_path(env))
+    config: dict[str, Any] = {
+        "INSTANCE_PATH": str(instance),
+        "DATABASE_URL": env.get("FLOOR_DATABASE_URL") or f"sqlite:///{instance / 'floor.db'}",
+        "MESSAGE_QUEUE": env.get("FLOOR_MESSAGE_QUEUE") or None,
+        "SCAN_DEBOUNCE_MS": int(env.get("FLOOR_SCAN_DEBOUNCE_MS", DEFAULT_DEBOUNCE_MS)),
+        "WEBHOOK_MAX_BACKOFF_S": int(env.get("FLOOR_WEBHOOK_MAX_BACKOFF_S", 300)),
+        # Scans and API bodies are small; anything larger is refused with 413.
+        "MAX_CONTENT_LENGTH": 256 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        "WTF_CSRF_CHECK_DEFAULT": False,  # checked by floor.auth after the role check
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BABEL_DEFAULT_LOCALE": "zh",
+        "LOGIN_MAX_FAILURES": 5,
+        "LOGIN_LOCKOUT_S": 300,
+        "BENCH_ENDPOINTS": env.get("FLOOR_BENCH_ENDPOINTS") == "1",
+    }
+    config.update(overrides)
+    if "SECRET_KEY" not in config:
+        config["SECRET_KEY"] = _secret_key(instance, env)
+    return config

@@ -1,0 +1,65 @@
+"""The event log: every pushed event gets a global, gap-free, commit-ordered `seq`.
+
+The counter row is updated inside the writing transaction, so two transactions that both
+emit events are serialised and `seq` order is commit order: a client catching up with
+`after_seq` can never miss an event that commits later with a smaller number.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import String, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from floor.db import Base, utcnow
+
+
+class EventCounter(Base):
+    __tablename__ = "event_counter"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_seq: Mapped[int] = mapped_column(default=0)
+
+
+class EventLogEntry(Base):
+    __tablename__ = "event_log"
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(32))
+    rooms: Mapped[list[Any]]
+    payload: Mapped[dict[str, Any]]
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+@dataclass
+class PendingEvent:
+    """An event recorded in the transaction, emitted by the entry point after commit."""
+    type: str
+    rooms: list[str]
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def next_seq(session: Session) -> int:
+    result = session.execute(update(EventCounter).where(EventCounter.id == 1)
+                             .values(last_seq=EventCounter.last_seq + 1)
+                             .returning(EventCounter.last_seq))
+    seq = result.scalar_one_or_none()
+    if seq is None:
+        session.add(EventCounter(id=1, last_seq=1))
+        session.flush()
+        return 1
+    return int(seq)
+
+
+def record_event(session: Session, type_: str, rooms: list[str], payload: dict[str, Any],
+                 at: dt.datetime | None = None) -> PendingEvent:
+    seq = next_seq(session)
+    body = {"seq": seq, **payload}
+    session.add(EventLogEntry(seq=seq, type=type_, rooms=rooms, payload=body, at=at or utcnow()))
+    return PendingEvent(type_, rooms, body)
+
+
+def events_after(session: Session, room: str, after_seq: int, limit: int = 1000) -> list[EventLogEntry]:
+    rows = session.scalars(select(EventLogEntry).where(EventLogEntry.seq > after_seq)
+                           .order_by(EventLogEntry.seq).limit(limit * 10)).all()
+    return [row for row in rows if room in row.rooms][:limit]

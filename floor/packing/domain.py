@@ -1,0 +1,322 @@
+"""Pure packing rules: kits, frozen snapshots, micro-statuses and the verdict of a scan.
+
+No Flask, no SQLAlchemy: dataclasses in, verdicts out. `operations.py` loads the facts a
+decision needs into a `ScanFacts`, calls `decide_scan`, and applies the `Decision`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+ROLES = ("main", "sample", "gift", "giftbox")
+# The gift box closes the kit: these roles must be complete before it is accepted.
+ROLES_BEFORE_GIFTBOX = frozenset({"main", "sample"})
+
+MAX_LINES = 200
+MAX_QTY = 10_000
+MAX_BARCODE_LEN = 128
+
+
+class KitError(ValueError):
+    """An order's kit as sent by the OMS is not valid."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class KitLine:
+    line_no: int
+    sku: str
+    name: str
+    qty: int
+    role: str
+    barcodes: tuple[str, ...]
+    lot: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line_no": self.line_no, "sku": self.sku, "name": self.name, "qty": self.qty,
+                "role": self.role, "barcodes": list(self.barcodes), "lot": self.lot}
+
+
+@dataclass(frozen=True)
+class Kit:
+    lines: tuple[KitLine, ...]
+
+    def content_hash(self) -> str:
+        """sha256 of a canonical JSON form: the same kit always hashes the same."""
+        canonical = json.dumps([line.as_dict() for line in self.lines], sort_keys=True,
+                               ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def line(self, line_no: int) -> KitLine:
+        for line in self.lines:
+            if line.line_no == line_no:
+                return line
+        raise KeyError(line_no)
+
+    def line_for_code(self, code: str) -> KitLine | None:
+        for line in self.lines:
+            if code in line.barcodes:
+                return line
+        return None
+
+    def units(self) -> int:
+        return sum(line.qty for line in self.lines)
+
+
+def _text(value: Any, field_name: str, max_len: int, required: bool = True) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise KitError("invalid_kit", f"Line field '{field_name}' is required.")
+        return None
+    if not isinstance(value, str):
+        raise KitError("invalid_kit", f"Line field '{field_name}' must be a string.")
+    value = value.strip()
+    if not value or len(value) > max_len or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise KitError("invalid_kit", f"Line field '{field_name}' is empty, too long or has control characters.")
+    return value
+
+
+def parse_kit(raw_lines: Any) -> Kit:
+    """Validate the OMS's `lines` into a Kit. SKUs appearing twice are refused, not merged."""
+    if not isinstance(raw_lines, list) or not raw_lines:
+        raise KitError("invalid_kit", "An order needs a non-empty list of lines.")
+    if len(raw_lines) > MAX_LINES:
+        raise KitError("invalid_kit", f"An order has at most {MAX_LINES} lines.")
+    lines: list[KitLine] = []
+    seen_skus: set[str] = set()
+    seen_codes: dict[str, str] = {}
+    for index, raw in enumerate(raw_lines, start=1):
+        if not isinstance(raw, dict):
+            raise KitError("invalid_kit", f"Line {index} must be an object.")
+        sku = _text(raw.get("sku"), "sku", 64)
+        assert sku is not None
+        name = _text(raw.get("name"), "name", 200, required=False) or sku
+        qty = raw.get("qty", 1)
+        if isinstance(qty, bool) or not isinstance(qty, int) or not 1 <= qty <= MAX_QTY:
+            raise KitError("invalid_kit", f"Line {index} ({sku}): qty must be a whole number from 1 to {MAX_QTY}.")
+        role = raw.get("role", "main")
+        if role not in ROLES:
+            raise KitError("invalid_kit", f"Line {index} ({sku}): role must be one of {', '.join(ROLES)}.")
+        raw_codes = raw.get("barcodes")
+        if not isinstance(raw_codes, list) or not raw_codes:
+            raise KitError("invalid_kit", f"Line {index} ({sku}) needs at least one barcode.")
+        codes: list[str] = []
+        for code in raw_codes:
+            text = _text(code, "barcodes", MAX_BARCODE_LEN)
+            assert text is not None
+            if text in seen_codes and seen_codes[text] != sku:
+                raise KitError("invalid_kit", f"Barcode {text} is given for both {seen_codes[text]} and {sku}.")
+            seen_codes[text] = sku
+            if text not in codes:
+                codes.append(text)
+        if sku in seen_skus:
+            raise KitError("invalid_kit", f"SKU {sku} appears on two lines; send one line with its total qty.")
+        seen_skus.add(sku)
+        lot = _text(raw.get("lot"), "lot", 64, required=False)
+        lines.append(KitLine(index, sku, name, qty, role, tuple(sorted(codes)), lot))
+    return Kit(tuple(lines))
+
+
+def kit_from_dicts(rows: Iterable[Mapping[str, Any]]) -> Kit:
+    return Kit(tuple(KitLine(int(r["line_no"]), r["sku"], r["name"], int(r["qty"]), r["role"],
+                             tuple(r["barcodes"]), r.get("lot")) for r in rows))
+
+
+# --- micro-statuses -------------------------------------------------------------------------
+
+RECEIVED, WAVE_ASSIGNED, PICKING, PICKED, PACKING, PACKED = (
+    "received", "wave_assigned", "picking", "picked", "packing", "packed")
+LABELLING, LABELLED, AWAITING_LOADING, LOADING, LOADED, HANDED_OVER = (
+    "labelling", "labelled", "awaiting_loading", "loading", "loaded", "handed_over")
+ON_HOLD, EXCEPTION, CANCELLED = "on_hold", "exception", "cancelled"
+
+FLOW = (RECEIVED, WAVE_ASSIGNED, PICKING, PICKED, PACKING, PACKED, LABELLING, LABELLED,
+        AWAITING_LOADING, LOADING, LOADED, HANDED_OVER)
+# Picking is not scanned by every warehouse, so a waved order may go straight to packing.
+_SKIPPABLE = {(WAVE_ASSIGNED, PACKING), (PICKING, PACKING)}
+PACKED_OR_LATER = frozenset(FLOW[FLOW.index(PACKED):])
+BEFORE_PACKING = frozenset({RECEIVED, WAVE_ASSIGNED, PICKING, PICKED})
+
+
+def can_transition(current: str, target: str) -> bool:
+    if current == target:
+        return False
+    if target in (ON_HOLD, EXCEPTION, CANCELLED):
+        return current not in (CANCELLED, HANDED_OVER)
+    if current in (ON_HOLD, EXCEPTION):
+        return target in FLOW and target not in PACKED_OR_LATER
+    if current not in FLOW or target not in FLOW:
+        return False
+    if (current, target) in _SKIPPABLE:
+        return True
+    return FLOW.index(target) == FLOW.index(current) + 1
+
+
+# --- the pack session and the verdict of one scan --------------------------------------------
+
+@dataclass(frozen=True)
+class OrderRef:
+    """An order named by a scanned waybill or order number, as the decision needs it."""
+    order_no: str
+    status: str
+    wave_no: str | None
+    has_snapshot: bool
+    held_by: tuple[str, str] | None = None  # (station, device) of another open session
+
+
+@dataclass
+class PackState:
+    """What has been packed so far in one session, against one frozen kit."""
+    order_no: str
+    wave_no: str | None
+    kit: Kit
+    counts: dict[int, int] = field(default_factory=dict)
+    waived: set[int] = field(default_factory=set)
+    waybill_no: str | None = None
+
+    def packed(self, line: KitLine) -> int:
+        return line.qty if line.line_no in self.waived else self.counts.get(line.line_no, 0)
+
+    def short_lines(self, roles: Iterable[str] | None = None) -> list[KitLine]:
+        wanted = set(roles) if roles is not None else set(ROLES)
+        return [l for l in self.kit.lines if l.role in wanted and self.packed(l) < l.qty]
+
+    def is_complete(self) -> bool:
+        return not self.short_lines() and bool(self.waybill_no)
+
+    def progress(self) -> dict[str, Any]:
+        lines = [{**line.as_dict(), "scanned": min(self.packed(line), line.qty),
+                  "waived": line.line_no in self.waived} for line in self.kit.lines]
+        done = sum(1 for line in self.kit.lines if self.packed(line) >= line.qty)
+        units_left = sum(max(line.qty - self.packed(line), 0) for line in self.kit.lines)
+        return {"order_no": self.order_no, "wave_no": self.wave_no, "lines": lines,
+                "lines_done": done, "lines_total": len(self.kit.lines), "units_left": units_left,
+                "waybill_no": self.waybill_no, "waybill_bound": bool(self.waybill_no),
+                "complete": self.is_complete()}
+
+
+@dataclass(frozen=True)
+class ScanFacts:
+    """Everything `decide_scan` needs, loaded by the operation."""
+    code: str
+    state: PackState | None                      # the session active at this station and device
+    order: OrderRef | None = None                # the order this code names (waybill / order no.)
+    catalog_sku: str | None = None               # the SKU this code is known as, anywhere
+    other_orders: tuple[tuple[str, str | None], ...] = ()  # (order_no, wave_no) holding that SKU
+    waybill_candidate: bool = False              # looks like a waybill and is bound to no order
+
+
+@dataclass(frozen=True)
+class Decision:
+    ok: bool
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
+    action: str = "none"     # none | open | credit | bind_waybill
+    line_no: int | None = None
+    completes: bool = False
+
+
+def _names(lines: Iterable[KitLine]) -> str:
+    return ", ".join(f"{l.name}×{l.qty}" for l in lines)
+
+
+def decide_scan(facts: ScanFacts) -> Decision:
+    """The verdict of one (already normalised, de-bounced) scan. Never raises for any facts."""
+    order, state = facts.order, facts.state
+    if order is not None:
+        return _decide_open(order, state)
+    if state is None:
+        if facts.catalog_sku is not None:
+            return Decision(False, "waybill_required", {"sku": facts.catalog_sku})
+        return Decision(False, "unknown_code", {"code": facts.code})
+    line = state.kit.line_for_code(facts.code)
+    if line is not None:
+        return _decide_item(state, line)
+    if facts.waybill_candidate and not state.waybill_no:
+        completes = not state.short_lines()
+        return Decision(True, "accepted" if completes else "waybill_bound",
+                        {"order_no": state.order_no, "waybill_no": facts.code},
+                        action="bind_waybill", completes=completes)
+    if facts.catalog_sku is None:
+        return Decision(False, "unknown_code", {"code": facts.code, "order_no": state.order_no})
+    if facts.other_orders:
+        other_no, other_wave = facts.other_orders[0]
+        return Decision(False, "other_order", {"sku": facts.catalog_sku, "order_no": state.order_no,
+                                               "other_order_no": other_no, "other_wave_no": other_wave})
+    return Decision(False, "wrong_item", {"sku": facts.catalog_sku, "order_no": state.order_no})
+
+
+def _decide_open(order: OrderRef, state: PackState | None) -> Decision:
+    params = {"order_no": order.order_no, "wave_no": order.wave_no}
+    if order.status in PACKED_OR_LATER:
+        return Decision(False, "already_packed", params)
+    if order.status in (ON_HOLD, EXCEPTION, CANCELLED):
+        return Decision(False, "order_blocked", {**params, "status": order.status})
+    if not order.has_snapshot or order.wave_no is None:
+        return Decision(False, "not_in_wave", params)
+    if order.held_by is not None:
+        station, device = order.held_by
+        return Decision(False, "order_held", {**params, "station": station, "device_id": device})
+    if state is not None and state.order_no == order.order_no:
+        return Decision(True, "order_opened", {**params, "resumed": True}, action="open")
+    return Decision(True, "order_opened", params, action="open")
+
+
+def _decide_item(state: PackState, line: KitLine) -> Decision:
+    params = {"order_no": state.order_no, "sku": line.sku, "name": line.name, "role": line.role,
+              "line_no": line.line_no}
+    if state.packed(line) >= line.qty:
+        return Decision(False, "over_scan", {**params, "qty": line.qty}, line_no=line.line_no)
+    if line.role == "giftbox":
+        missing = state.short_lines(ROLES_BEFORE_GIFTBOX)
+        if missing:
+            return Decision(False, "giftbox_incomplete",
+                            {**params, "missing": [{"sku": l.sku, "name": l.name,
+                                                    "left": l.qty - state.packed(l)} for l in missing],
+                             "missing_names": _names(missing)}, line_no=line.line_no)
+    after = dict(state.counts)
+    after[line.line_no] = after.get(line.line_no, 0) + 1
+    probe = PackState(state.order_no, state.wave_no, state.kit, after, set(state.waived), state.waybill_no)
+    units_left = sum(max(l.qty - probe.packed(l), 0) for l in state.kit.lines)
+    return Decision(True, "accepted",
+                    {**params, "scanned": probe.packed(line), "qty": line.qty,
+                     "lines_total": len(state.kit.lines), "units_left": units_left,
+                     "waybill_missing": not state.waybill_no},
+                    action="credit", line_no=line.line_no, completes=probe.is_complete())
+
+
+def apply_decision(state: PackState, decision: Decision, code: str) -> None:
+    """Change the session state as the decision says (the operation persists it)."""
+    if decision.action == "credit" and decision.line_no is not None:
+        state.counts[decision.line_no] = state.counts.get(decision.line_no, 0) + 1
+    elif decision.action == "bind_waybill":
+        state.waybill_no = code
+
+
+def waive_for_override(state: PackState, refused: Decision | str, line_no: int | None) -> list[int]:
+    """A supervisor's override of a refused step: which lines it credits or waives.
+
+    A refused gift box (`giftbox_incomplete`) is accepted and the lines still short are waived;
+    any other refused item credits one unit to `line_no` (the line the supervisor names).
+    Returns the line numbers waived.
+    """
+    code = refused if isinstance(refused, str) else refused.code
+    if code == "giftbox_incomplete":
+        waived = [l.line_no for l in state.short_lines(ROLES_BEFORE_GIFTBOX)]
+        state.waived.update(waived)
+        if line_no is not None:
+            state.counts[line_no] = state.counts.get(line_no, 0) + 1
+        return waived
+    if line_no is None:
+        raise KitError("line_required", "Name the kit line the override credits.")
+    line = state.kit.line(line_no)
+    if state.packed(line) >= line.qty:
+        raise KitError("line_full", f"{line.name} is already complete.")
+    state.counts[line_no] = state.counts.get(line_no, 0) + 1
+    return []
