@@ -16,7 +16,6 @@ from sqlalchemy import JSON, DateTime, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 T = TypeVar("T")
@@ -62,7 +61,10 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front (a deferred read-then-write fails instead of waiting);
+        # readers stay deferred and never block anyone in WAL mode.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("floor_write")
+                             else "BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -120,6 +122,7 @@ def run_in_transaction(fn: Callable[[Session], T], attempts: int = 4) -> T:
     session = db_session()
     for attempt in range(attempts):
         try:
+            session.connection(execution_options={"floor_write": True})
             result = fn(session)
             session.commit()
             return result

@@ -222,8 +222,8 @@ class Decision:
     completes: bool = False
 
 
-def _names(lines: Iterable[KitLine]) -> str:
-    return ", ".join(f"{l.name}×{l.qty}" for l in lines)
+def _names(state: "PackState", lines: Iterable[KitLine]) -> str:
+    return ", ".join(f"{l.name}×{l.qty - state.packed(l)}" for l in lines)
 
 
 def decide_scan(facts: ScanFacts) -> Decision:
@@ -279,7 +279,7 @@ def _decide_item(state: PackState, line: KitLine) -> Decision:
             return Decision(False, "giftbox_incomplete",
                             {**params, "missing": [{"sku": l.sku, "name": l.name,
                                                     "left": l.qty - state.packed(l)} for l in missing],
-                             "missing_names": _names(missing)}, line_no=line.line_no)
+                             "missing_names": _names(state, missing)}, line_no=line.line_no)
     after = dict(state.counts)
     after[line.line_no] = after.get(line.line_no, 0) + 1
     probe = PackState(state.order_no, state.wave_no, state.kit, after, set(state.waived), state.waybill_no)
@@ -320,3 +320,24 @@ def waive_for_override(state: PackState, refused: Decision | str, line_no: int |
         raise KitError("line_full", f"{line.name} is already complete.")
     state.counts[line_no] = state.counts.get(line_no, 0) + 1
     return []
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who changes state, through which device and station: recorded on every event."""
+    name: str
+    role: str
+    device_id: str | None = None
+    station: str | None = None
+
+
+class DomainError(Exception):
+    """A refused use case, mapped by entry points to a 4xx with a stable code."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str, status: int | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.code, self.message, self.extra = code, message, extra
+        if status is not None:
+            self.status = status

@@ -65,7 +65,7 @@ class Order(Base):
     lines: Mapped[list[Any]] = mapped_column(default=list)
     lines_hash: Mapped[str] = mapped_column(String(64))
     wave_id: Mapped[int | None] = mapped_column(ForeignKey("waves.id"), index=True)
-    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("kit_snapshots.id", use_alter=True))
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("kit_snapshots.id", use_alter=True, name="fk_orders_snapshot_id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     warehouse: Mapped[Warehouse] = relationship()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, event
+from sqlalchemy import ForeignKey, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from floor.db import Base, utcnow
@@ -12,7 +12,6 @@ from floor.db import Base, utcnow
 
 class ScanEvent(Base):
     __tablename__ = "scan_events"
-    __table_args__ = (Index("ix_scan_events_device_code", "device_id", "code", "received_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     scan_id: Mapped[str] = mapped_column(String(64), unique=True)
     station: Mapped[str] = mapped_column(String(32))

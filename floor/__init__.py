@@ -1,0 +1,41 @@
+"""floor: warehouse-floor service for handheld and scanner work."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask, request
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def select_locale() -> str:
+    lang = request.cookies.get("lang")
+    if lang in ("zh", "en"):
+        return lang
+    return request.accept_languages.best_match(["zh", "en"]) or "zh"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """The app factory. Runs no migrations, prompts or network calls."""
+    from floor import blueprints
+    from floor.config import load_config
+    from floor.db import Database
+    from floor.errors import register_error_handlers
+    from floor.extensions import babel, csrf, socketio
+
+    settings = load_config(config)
+    app = Flask(__name__, instance_path=settings["INSTANCE_PATH"],
+                template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.config.update(settings)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+    Database(app.config["DATABASE_URL"]).init_app(app)
+    babel.init_app(app, locale_selector=select_locale,
+                   default_translation_directories=str(Path(__file__).parent / "translations"))
+    csrf.init_app(app)
+    socketio.init_app(app, message_queue=app.config["MESSAGE_QUEUE"], async_mode="threading",
+                      cors_allowed_origins=app.config.get("CORS_ALLOWED_ORIGINS"))
+    register_error_handlers(app)
+    blueprints.register(app, socketio)
+    return app

@@ -1,0 +1,24 @@
+"""The explicit registry of every blueprint and Socket.IO namespace."""
+from __future__ import annotations
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+
+def register(app: Flask, socketio: SocketIO) -> None:
+    from floor import meta
+    from floor.packing import views as packing_views
+    from floor.scan import sockets as scan_sockets
+    from floor.scan import views as scan_views
+    from floor.web import views as web_views
+
+    app.register_blueprint(meta.bp)
+    app.register_blueprint(packing_views.bp)
+    app.register_blueprint(scan_views.bp)
+    app.register_blueprint(web_views.bp)
+    socketio.on_namespace(scan_sockets.FloorNamespace("/floor"))
+    if app.config.get("BENCH_ENDPOINTS"):
+        from floor import benchmark
+
+        app.register_blueprint(benchmark.bp)
+        benchmark.register_socket_handlers(socketio)

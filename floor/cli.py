@@ -1,0 +1,105 @@
+"""The `floor` command: serve, db upgrade, seed-demo, token create, user create."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask import Flask
+from flask.cli import ScriptInfo
+
+ROLES = ("packer", "qc", "supervisor", "integration", "device")
+
+
+def _app() -> Flask:
+    from floor import create_app
+    return create_app()
+
+
+@click.group(help="floor: warehouse-floor service for handhelds and scanners.")
+def main() -> None:
+    pass
+
+
+@main.command(help="Serve HTTP and Socket.IO (gunicorn, threads; --dev for Werkzeug).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, type=int, show_default=True)
+@click.option("--threads", default=64, type=int, show_default=True,
+              help="Worker threads; each websocket holds one.")
+@click.option("--dev", is_flag=True, help="Werkzeug's development server instead of gunicorn.")
+def serve(host: str, port: int, threads: int, dev: bool) -> None:
+    app = _app()
+    from floor.extensions import socketio
+    if dev:
+        socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True)
+        return
+    from floor.server import run_gunicorn
+    run_gunicorn(app, host, port, threads)
+
+
+@main.group(help="Database schema.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Create or migrate the database schema to the newest version.")
+def db_upgrade() -> None:
+    from floor.config import load_config
+    from floor.migrate import upgrade
+    settings = load_config()
+    if settings["DATABASE_URL"].startswith("sqlite:///"):
+        os.makedirs(settings["INSTANCE_PATH"], exist_ok=True)
+    upgrade(settings["DATABASE_URL"])
+    click.echo("database is at the newest schema")
+
+
+@main.command("seed-demo", help="Load the demo warehouse (idempotent).")
+def seed_demo() -> None:
+    from floor.seed import seed_demo as run_seed
+    app = _app()
+    summary = run_seed(app)
+    click.echo(summary)
+
+
+@main.group(help="Bearer tokens for devices and integrations.")
+def token() -> None:
+    pass
+
+
+@token.command("create", help="Print a new bearer token (last line of output).")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--name", required=True)
+@click.option("--warehouse", default=None, help="Limit the token to one warehouse.")
+def token_create(role: str, name: str, warehouse: str | None) -> None:
+    from floor.auth.operations import create_token
+    from floor.db import standalone_session
+    app = _app()
+    with app.app_context(), standalone_session(app) as s:
+        value = create_token(s, role, name, warehouse)
+    click.echo(f"created {role} token '{name}'" + (f" for warehouse {warehouse}" if warehouse else ""),
+               err=True)
+    click.echo(value)
+
+
+@main.group(help="Users of the screens.")
+def user() -> None:
+    pass
+
+
+@user.command("create", help="Create or reset a user; the password is read from stdin.")
+@click.option("--username", required=True)
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--display-name", default="")
+def user_create(username: str, role: str, display_name: str) -> None:
+    from floor.auth.operations import upsert_user
+    from floor.db import standalone_session
+    password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        raise click.ClickException("the password needs at least 8 characters")
+    app = _app()
+    with app.app_context(), standalone_session(app) as s:
+        upsert_user(s, username, role, password, display_name)
+    click.echo(f"user {username} ({role}) saved")
+
+
+__all__ = ["main", "ScriptInfo"]

@@ -1,0 +1,9 @@
+"""Every table of every domain, imported in one place for migrations and tests."""
+from floor.auth import models as auth_models  # noqa: F401
+from floor.db import Base
+from floor.devices import models as device_models  # noqa: F401
+from floor.eventlog import EventCounter, EventLogEntry  # noqa: F401
+from floor.packing import models as packing_models  # noqa: F401
+from floor.scan import models as scan_models  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,154 @@
+"""The OpenAPI 3 document of /api/v1. A test checks it against the app's URL map."""
+from __future__ import annotations
+
+from typing import Any
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _resp(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"description": description}
+    if schema is not None:
+        body["content"] = {"application/json": {"schema": schema}}
+    return body
+
+
+def _op(summary: str, roles: list[str], ok: dict[str, Any], body: dict[str, Any] | None = None,
+        params: list[dict[str, Any]] | None = None, errors: tuple[int, ...] = (400, 401, 403),
+        tag: str = "packing") -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "tags": [tag],
+                          "description": f"Roles: {', '.join(roles) or 'public'}.",
+                          "x-roles": roles, "responses": dict(ok)}
+    for status in errors:
+        op["responses"][str(status)] = _resp("Error", ERROR)
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if params:
+        op["parameters"] = params
+    if roles:
+        op["security"] = [{"bearer": []}, {"session": []}]
+    else:
+        op["security"] = []
+    return op
+
+
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "string"}}
+
+
+def _query(name: str, description: str, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "description": description,
+            "schema": {"type": "string"}}
+
+
+OBJ = {"type": "object", "additionalProperties": True}
+STR = {"type": "string"}
+
+KIT_LINE = {"type": "object", "required": ["sku", "qty", "role", "barcodes"], "properties": {
+    "sku": STR, "name": STR, "qty": {"type": "integer", "minimum": 1},
+    "role": {"type": "string", "enum": ["main", "sample", "gift", "giftbox"]},
+    "barcodes": {"type": "array", "items": STR, "minItems": 1}, "lot": STR}}
+ORDER_IN = {"type": "object", "required": ["order_no", "channel", "warehouse", "lines"], "properties": {
+    "order_no": STR, "channel": STR, "warehouse": STR, "waybill_no": STR, "customer": OBJ,
+    "lines": {"type": "array", "items": KIT_LINE, "minItems": 1}}}
+SCAN_IN = {"type": "object", "required": ["scan_id", "station", "device_id", "code"], "properties": {
+    "scan_id": STR, "station": STR, "device_id": STR, "code": STR,
+    "at": {"type": "string", "format": "date-time"}}}
+VERDICT = {"type": "object", "required": ["ok", "code", "message"], "properties": {
+    "ok": {"type": "boolean"}, "code": STR, "message": STR, "scan_id": STR,
+    "order_no": {"type": ["string", "null"]}, "status": {"type": ["string", "null"]},
+    "progress": {"oneOf": [{"$ref": "#/components/schemas/Progress"}, {"type": "null"}]},
+    "line_no": {"type": ["integer", "null"]}, "sku": {"type": ["string", "null"]}, "params": OBJ}}
+PROGRESS = {"type": "object", "properties": {
+    "order_no": STR, "wave_no": {"type": ["string", "null"]}, "lines": {"type": "array", "items": OBJ},
+    "lines_done": {"type": "integer"}, "lines_total": {"type": "integer"},
+    "units_left": {"type": "integer"}, "waybill_no": {"type": ["string", "null"]},
+    "waybill_bound": {"type": "boolean"}, "complete": {"type": "boolean"}}}
+ORDER_OUT = {"type": "object", "required": ["order_no", "status", "timeline", "snapshot", "scans"],
+             "properties": {"order_no": STR, "channel": STR, "status": STR,
+                            "waybill_no": {"type": ["string", "null"]},
+                            "wave_no": {"type": ["string", "null"]},
+                            "snapshot": {"type": ["object", "null"]},
+                            "timeline": {"type": "array", "items": OBJ},
+                            "scans": {"type": "array", "items": OBJ},
+                            "sessions": {"type": "array", "items": OBJ},
+                            "overrides": {"type": "array", "items": OBJ}}}
+
+
+def openapi_document() -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        "/healthz": {"get": _op("Health: 200 when the database answers", [],
+                                {"200": _resp("Healthy", OBJ), "503": _resp("Database down", ERROR)},
+                                errors=(), tag="meta")},
+        "/api/v1/openapi.json": {"get": _op("This document", [], {"200": _resp("OpenAPI 3", OBJ)},
+                                            errors=(), tag="meta")},
+        "/api/v1/orders": {"post": _op(
+            "Create or update one order with its kit (idempotent on channel + order_no)",
+            ["integration"], {"201": _resp("Created", OBJ), "200": _resp("Updated", OBJ)},
+            ORDER_IN, errors=(400, 401, 403, 409, 413))},
+        "/api/v1/orders/{order_no}": {"get": _op(
+            "Status, micro-status timeline, kit snapshot with hash, scans with verdicts",
+            ["packer", "qc", "supervisor", "integration"], {"200": _resp("The order", ORDER_OUT)},
+            params=[_path("order_no", "Order number"),
+                    _query("channel", "Sales channel, when the number exists in several")],
+            errors=(400, 401, 403, 404, 409))},
+        "/api/v1/waves": {"post": _op(
+            "Assign orders to a wave; freezes each order's kit snapshot",
+            ["integration", "supervisor"], {"200": _resp("The wave", OBJ)},
+            {"type": "object", "required": ["wave_no", "order_nos"], "properties": {
+                "wave_no": STR, "station": STR, "order_nos": {"type": "array", "items": STR}}},
+            errors=(400, 401, 403, 404, 409))},
+        "/api/v1/waves/{wave_no}": {"get": _op(
+            "A wave and its orders", ["packer", "qc", "supervisor", "integration"],
+            {"200": _resp("The wave", OBJ)}, params=[_path("wave_no", "Wave number")],
+            errors=(401, 403, 404))},
+        "/api/v1/scans": {"post": _op(
+            "One scan; answers the verdict. Idempotent on scan_id", ["packer", "device"],
+            {"200": _resp("The verdict (ok true or false)", VERDICT)}, SCAN_IN,
+            errors=(400, 401, 403, 413), tag="scan")},
+        "/api/v1/scans/{scan_id}/override": {"post": _op(
+            "A supervisor accepts a refused scan with a reason code", ["supervisor"],
+            {"200": _resp("Progress after the override", OBJ)},
+            {"type": "object", "required": ["reason_code"], "properties": {
+                "reason_code": {"type": "string", "enum": [
+                    "label_damaged", "substitute_approved", "stock_out_waived",
+                    "customer_request", "scanner_fault", "other"]},
+                "note": STR, "line_no": {"type": "integer"}}},
+            params=[_path("scan_id", "The refused scan")], errors=(400, 401, 403, 404, 409))},
+        "/api/v1/stations/{station}/session": {"get": _op(
+            "The order open at a station for one device, with progress",
+            ["packer", "device", "supervisor"], {"200": _resp("Session or nulls", OBJ)},
+            params=[_path("station", "Station id"), _query("device_id", "Device id", True)],
+            errors=(400, 401, 403))},
+        "/api/v1/pack-sessions": {"get": _op(
+            "Every open pack session", ["supervisor"], {"200": _resp("Open sessions", OBJ)},
+            errors=(401, 403))},
+        "/api/v1/pack-sessions/{session_id}/release": {"post": _op(
+            "Free an order held by a device that is gone", ["supervisor"],
+            {"200": _resp("Released", OBJ)},
+            {"type": "object", "required": ["reason"], "properties": {"reason": STR}},
+            params=[{"name": "session_id", "in": "path", "required": True,
+                     "schema": {"type": "integer"}}], errors=(400, 401, 403, 404))},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "floor API", "version": "1",
+                 "description": "Warehouse-floor service: orders and kits in, scans verified "
+                                "against frozen kit snapshots. Errors are JSON "
+                                "{code, message} with a 4xx status. Socket.IO namespace "
+                                "/floor carries `scan` (ack = verdict), `subscribe`, and pushed "
+                                "`status`, `scan_rejected`, `override` events."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "Token from `floor token create`"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session",
+                            "description": "Logged-in user; writes also need X-CSRFToken"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["code", "message"],
+                          "properties": {"code": STR, "message": STR}},
+                "Progress": PROGRESS}},
+    }

@@ -1,0 +1,421 @@
+"""Packing use cases: load, decide, change, flush. Never commit, never emit.
+
+Each returns the events to publish; the entry point commits, then publishes them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from floor.db import utcnow
+from floor.eventlog import PendingEvent, record_event
+from floor.packing import domain
+from floor.packing.domain import Actor, DomainError, KitError
+from floor.packing.models import (KitSnapshot, Order, Override, PackCursor, PackSession, Sku,
+                                  SkuBarcode, SnapshotSku, Station, StatusEvent, Warehouse, Wave)
+
+OVERRIDE_REASONS = ("label_damaged", "substitute_approved", "stock_out_waived",
+                    "customer_request", "scanner_fault", "other")
+OVERRIDABLE = frozenset({"wrong_item", "unknown_code", "other_order", "giftbox_incomplete",
+                         "unreadable"})
+
+
+def clean_text(data: dict[str, Any], name: str, max_len: int, required: bool = True) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise DomainError("missing_field", f"Missing field: {name}.", fields=[name])
+        return None
+    if not isinstance(value, str):
+        raise DomainError("invalid_field", f"Field '{name}' must be a string.", field=name)
+    value = value.strip()
+    if not value or len(value) > max_len or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise DomainError("invalid_field",
+                          f"Field '{name}' must be 1–{max_len} printable characters.", field=name)
+    return value
+
+
+# --- places ---------------------------------------------------------------------------------
+
+def warehouse_by_code(s: Session, code: str) -> Warehouse:
+    """Warehouses named in a call are created on first use."""
+    row = s.scalar(select(Warehouse).where(Warehouse.code == code))
+    if row is None:
+        row = Warehouse(code=code, name=code)
+        s.add(row)
+        s.flush()
+    return row
+
+
+def station_by_code(s: Session, code: str, warehouse: Warehouse | None = None) -> Station:
+    row = s.scalar(select(Station).where(Station.code == code))
+    if row is None:
+        row = Station(code=code, warehouse_id=warehouse.id if warehouse else None)
+        s.add(row)
+        s.flush()
+    elif row.warehouse_id is None and warehouse is not None:
+        row.warehouse_id = warehouse.id
+    return row
+
+
+def rooms_for(order: Order, station: str | None = None) -> list[str]:
+    rooms = [f"warehouse:{order.warehouse.code}", f"order:{order.order_no}"]
+    if order.wave is not None:
+        rooms.append(f"wave:{order.wave.wave_no}")
+    if station:
+        rooms.append(f"station:{station}")
+    return rooms
+
+
+# --- micro-status ---------------------------------------------------------------------------
+
+def set_status(s: Session, order: Order, status: str, actor: Actor, reason: str = "",
+               at: dt.datetime | None = None) -> PendingEvent:
+    """Move the order to `status`, recording a StatusEvent and a pushed `status` event."""
+    if order.status != status and not domain.can_transition(order.status, status):
+        raise DomainError("illegal_transition",
+                          f"Order {order.order_no} cannot go from {order.status} to {status}.", 409)
+    at = at or utcnow()
+    previous = order.status
+    order.status = status
+    order.updated_at = utcnow()
+    event = record_event(s, "status", rooms_for(order, actor.station), {
+        "order_no": order.order_no, "channel": order.channel, "status": status, "from": previous,
+        "at": at.isoformat(), "by": actor.name, "role": actor.role, "device_id": actor.device_id,
+        "station": actor.station, "reason": reason,
+        "wave_no": order.wave.wave_no if order.wave else None})
+    s.add(StatusEvent(seq=event.payload["seq"], order_id=order.id, from_status=previous,
+                      status=status, at=at, by=actor.name, role=actor.role,
+                      device_id=actor.device_id, station=actor.station, reason=reason))
+    return event
+
+
+# --- orders from the OMS --------------------------------------------------------------------
+
+def _remember_barcodes(s: Session, kit: domain.Kit) -> None:
+    """Keep the catalogue current: which SKU each barcode means, for refusals elsewhere."""
+    for line in kit.lines:
+        sku = s.scalar(select(Sku).where(Sku.code == line.sku))
+        if sku is None:
+            sku = Sku(code=line.sku, name=line.name)
+            s.add(sku)
+            s.flush()
+        elif sku.name != line.name:
+            sku.name = line.name
+        for code in line.barcodes:
+            mapping = s.get(SkuBarcode, code)
+            if mapping is None:
+                s.add(SkuBarcode(barcode=code, sku_id=sku.id))
+            elif mapping.sku_id != sku.id:
+                mapping.sku_id = sku.id
+    s.flush()
+
+
+def _freeze(s: Session, order: Order, kit: domain.Kit, actor: Actor, reason: str) -> KitSnapshot:
+    version = (s.scalar(select(func.max(KitSnapshot.version))
+                        .where(KitSnapshot.order_id == order.id)) or 0) + 1
+    snap = KitSnapshot(order_id=order.id, version=version, content_hash=kit.content_hash(),
+                       lines=[line.as_dict() for line in kit.lines], created_by=actor.name,
+                       reason=reason)
+    s.add(snap)
+    s.flush()
+    for sku in {line.sku for line in kit.lines}:
+        s.add(SnapshotSku(snapshot_id=snap.id, sku=sku))
+    order.snapshot_id = snap.id
+    order.snapshot = snap
+    return snap
+
+
+def _bind_waybill(s: Session, order: Order, waybill_no: str) -> None:
+    holder = s.scalar(select(Order).where(Order.waybill_no == waybill_no, Order.id != order.id))
+    if holder is not None:
+        raise DomainError("waybill_in_use",
+                          f"Waybill {waybill_no} is bound to order {holder.order_no}.", 409)
+    order.waybill_no = waybill_no
+
+
+def upsert_order(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Order, bool, list[PendingEvent]]:
+    """Create or update one order; idempotent on (channel, order_no)."""
+    order_no = clean_text(data, "order_no", 64)
+    channel = clean_text(data, "channel", 32)
+    warehouse_code = clean_text(data, "warehouse", 32)
+    waybill_no = clean_text(data, "waybill_no", 64, required=False)
+    customer = data.get("customer") or {}
+    if not isinstance(customer, dict):
+        raise DomainError("invalid_field", "Field 'customer' must be an object.", field="customer")
+    try:
+        kit = domain.parse_kit(data.get("lines"))
+    except KitError as exc:
+        raise DomainError(exc.code, exc.message) from None
+    assert order_no and channel and warehouse_code
+    events: list[PendingEvent] = []
+    order = s.scalar(select(Order).where(Order.channel == channel, Order.order_no == order_no)
+                     .with_for_update())
+    new_hash = kit.content_hash()
+    if order is None:
+        warehouse = warehouse_by_code(s, warehouse_code)
+        order = Order(channel=channel, order_no=order_no, warehouse_id=warehouse.id,
+                      warehouse=warehouse, status=domain.RECEIVED, customer=customer,
+                      lines=[l.as_dict() for l in kit.lines], lines_hash=new_hash)
+        s.add(order)
+        s.flush()
+        if waybill_no:
+            _bind_waybill(s, order, waybill_no)
+        _remember_barcodes(s, kit)
+        events.append(record_event(s, "status", rooms_for(order), {
+            "order_no": order.order_no, "channel": channel, "status": domain.RECEIVED,
+            "from": None, "at": utcnow().isoformat(), "by": actor.name, "role": actor.role,
+            "device_id": None, "station": None, "reason": "received from OMS", "wave_no": None}))
+        s.add(StatusEvent(seq=events[-1].payload["seq"], order_id=order.id, from_status=None,
+                          status=domain.RECEIVED, by=actor.name, role=actor.role,
+                          reason="received from OMS"))
+        return order, True, events
+    if order.warehouse.code != warehouse_code:
+        raise DomainError("warehouse_mismatch",
+                          f"Order {order_no} belongs to warehouse {order.warehouse.code}.", 409)
+    kit_changed = new_hash != order.lines_hash
+    if kit_changed and order.status == domain.PACKING:
+        raise DomainError("order_being_packed",
+                          f"Order {order_no} is being packed; its kit cannot change now.", 409)
+    if kit_changed and order.status in domain.PACKED_OR_LATER:
+        raise DomainError("order_already_packed",
+                          f"Order {order_no} is already packed; its kit cannot change.", 409)
+    if waybill_no and waybill_no != order.waybill_no:
+        _bind_waybill(s, order, waybill_no)
+    order.customer = customer
+    if kit_changed:
+        order.lines = [l.as_dict() for l in kit.lines]
+        order.lines_hash = new_hash
+        _remember_barcodes(s, kit)
+        if order.snapshot_id is not None:
+            # Already frozen into a wave: keep the old snapshot, add a new version.
+            _freeze(s, order, kit, actor, "kit changed by the OMS")
+    order.updated_at = utcnow()
+    return order, False, events
+
+
+def find_order(s: Session, order_no: str, channel: str | None = None) -> Order:
+    query = select(Order).where(Order.order_no == order_no)
+    if channel:
+        query = query.where(Order.channel == channel)
+    rows = s.scalars(query.limit(2)).all()
+    if not rows:
+        raise DomainError("unknown_order", f"No order {order_no}.", 404)
+    if len(rows) > 1:
+        raise DomainError("ambiguous_order",
+                          f"Order number {order_no} exists in several channels; pass ?channel=.", 409)
+    return rows[0]
+
+
+# --- waves ----------------------------------------------------------------------------------
+
+def assign_wave(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Wave, list[dict[str, Any]], list[PendingEvent]]:
+    """Put orders into a wave and freeze each one's kit snapshot. Re-sending is harmless."""
+    wave_no = clean_text(data, "wave_no", 64)
+    station_code = clean_text(data, "station", 32, required=False)
+    order_nos = data.get("order_nos")
+    if (not isinstance(order_nos, list) or not order_nos or len(order_nos) > 5000
+            or not all(isinstance(n, str) and 0 < len(n) <= 64 for n in order_nos)):
+        raise DomainError("invalid_field", "order_nos must be a list of order numbers.", field="order_nos")
+    orders: list[Order] = []
+    unknown: list[str] = []
+    for order_no in dict.fromkeys(order_nos):
+        rows = s.scalars(select(Order).where(Order.order_no == order_no).with_for_update()).all()
+        if len(rows) != 1:
+            unknown.append(order_no)
+        else:
+            orders.append(rows[0])
+    if unknown:
+        raise DomainError("unknown_orders", f"Unknown or ambiguous orders: {', '.join(unknown[:20])}.",
+                          404, order_nos=unknown)
+    warehouses = {o.warehouse_id for o in orders}
+    if len(warehouses) > 1:
+        raise DomainError("mixed_warehouses", "A wave holds orders of one warehouse only.", 409)
+    wave = s.scalar(select(Wave).where(Wave.wave_no == wave_no).with_for_update())
+    warehouse = orders[0].warehouse
+    if wave is None:
+        wave = Wave(wave_no=wave_no, warehouse_id=warehouse.id, created_by=actor.name)
+        s.add(wave)
+        s.flush()
+    elif wave.warehouse_id != warehouse.id:
+        raise DomainError("mixed_warehouses", f"Wave {wave_no} is for another warehouse.", 409)
+    if station_code:
+        wave.station = station_by_code(s, station_code, warehouse)
+    blocked = [o.order_no for o in orders
+               if o.wave_id not in (None, wave.id) or
+               (o.wave_id is None and o.status not in (domain.RECEIVED, domain.ON_HOLD))]
+    if blocked:
+        raise DomainError("order_not_waveable",
+                          f"Orders already in another wave or past receiving: {', '.join(blocked[:20])}.",
+                          409, order_nos=blocked)
+    events: list[PendingEvent] = []
+    result: list[dict[str, Any]] = []
+    wave_actor = Actor(actor.name, actor.role, None, station_code)
+    for order in orders:
+        if order.wave_id is None:
+            order.wave_id, order.wave = wave.id, wave
+            kit = domain.kit_from_dicts(order.lines)
+            _freeze(s, order, kit, actor, f"assigned to wave {wave_no}")
+            events.append(set_status(s, order, domain.WAVE_ASSIGNED, wave_actor, f"wave {wave_no}"))
+        snap = order.snapshot
+        assert snap is not None
+        result.append({"order_no": order.order_no, "channel": order.channel,
+                       "snapshot_version": snap.version, "snapshot_hash": snap.content_hash})
+    s.flush()
+    return wave, result, events
+
+
+# --- pack sessions --------------------------------------------------------------------------
+
+def pack_state(session_row: PackSession) -> domain.PackState:
+    order = session_row.order
+    return domain.PackState(
+        order_no=order.order_no, wave_no=order.wave.wave_no if order.wave else None,
+        kit=domain.kit_from_dicts(session_row.snapshot.lines),
+        counts={int(k): int(v) for k, v in (session_row.counts or {}).items()},
+        waived={int(n) for n in (session_row.waived or [])}, waybill_no=order.waybill_no)
+
+
+def save_state(session_row: PackSession, state: domain.PackState) -> None:
+    # New objects, so the JSON columns are seen as changed.
+    session_row.counts = {str(k): v for k, v in sorted(state.counts.items())}
+    session_row.waived = sorted(state.waived)
+
+
+def active_session(s: Session, station: Station, device_id: str, lock: bool = False) -> tuple[PackCursor | None, PackSession | None]:
+    query = select(PackCursor).where(PackCursor.station_id == station.id,
+                                     PackCursor.device_id == device_id)
+    cursor = s.scalar(query.with_for_update() if lock else query)
+    if cursor is None or cursor.session is None or cursor.session.state != "open":
+        return cursor, None
+    return cursor, cursor.session
+
+
+def complete_session(s: Session, session_row: PackSession, cursor: PackCursor | None,
+                     actor: Actor, at: dt.datetime, reason: str) -> PendingEvent:
+    session_row.state = "completed"
+    session_row.closed_at = utcnow()
+    if cursor is not None and cursor.session_id == session_row.id:
+        cursor.session_id = None
+        cursor.session = None
+    return set_status(s, session_row.order, domain.PACKED, actor, reason, at)
+
+
+def session_view(s: Session, station_code: str, device_id: str) -> dict[str, Any]:
+    station = s.scalar(select(Station).where(Station.code == station_code))
+    if station is None:
+        return {"station": station_code, "device_id": device_id, "order_no": None, "progress": None,
+                "status": None}
+    _cursor, row = active_session(s, station, device_id)
+    if row is None:
+        return {"station": station_code, "device_id": device_id, "order_no": None, "progress": None,
+                "status": None}
+    return {"station": station_code, "device_id": device_id, "order_no": row.order.order_no,
+            "progress": pack_state(row).progress(), "status": row.order.status}
+
+
+def release_session(s: Session, session_id: int, actor: Actor, reason: str) -> list[PendingEvent]:
+    """A supervisor frees an order held by a device that is gone."""
+    row = s.get(PackSession, session_id, with_for_update=True)
+    if row is None or row.state != "open":
+        raise DomainError("no_open_session", "No open pack session with that id.", 404)
+    row.state = "released"
+    row.closed_at = utcnow()
+    for cursor in s.scalars(select(PackCursor).where(PackCursor.session_id == row.id)):
+        cursor.session_id = None
+    event = record_event(s, "session_released", rooms_for(row.order, row.station.code), {
+        "order_no": row.order.order_no, "session_id": row.id, "by": actor.name, "reason": reason,
+        "at": utcnow().isoformat()})
+    return [event]
+
+
+def override_refused_scan(s: Session, scan_event: Any, data: dict[str, Any], actor: Actor) -> tuple[dict[str, Any], list[PendingEvent]]:
+    """A supervisor accepts a refused step with a reason code; recorded and shown on the order."""
+    reason_code = clean_text(data, "reason_code", 32)
+    if reason_code not in OVERRIDE_REASONS:
+        raise DomainError("invalid_reason", f"reason_code must be one of {', '.join(OVERRIDE_REASONS)}.")
+    note = clean_text(data, "note", 500, required=False) or ""
+    line_no = data.get("line_no", scan_event.line_no)
+    if line_no is not None and (isinstance(line_no, bool) or not isinstance(line_no, int)):
+        raise DomainError("invalid_field", "line_no must be a whole number.", field="line_no")
+    if scan_event.ok or scan_event.verdict not in OVERRIDABLE:
+        raise DomainError("not_overridable", f"A {scan_event.verdict} scan cannot be overridden.", 409)
+    if s.scalar(select(Override).where(Override.scan_id == scan_event.scan_id)) is not None:
+        raise DomainError("already_overridden", "This scan was overridden already.", 409)
+    row = s.get(PackSession, scan_event.session_id, with_for_update=True) if scan_event.session_id else None
+    if row is None or row.state != "open":
+        raise DomainError("no_open_session", "The scan's pack session is no longer open.", 409)
+    state = pack_state(row)
+    if line_no is not None and line_no not in {l.line_no for l in state.kit.lines}:
+        raise DomainError("unknown_line", f"The kit has no line {line_no}.", 400)
+    try:
+        waived = domain.waive_for_override(state, scan_event.verdict, line_no)
+    except KitError as exc:
+        raise DomainError(exc.code, exc.message, 409) from None
+    save_state(row, state)
+    now = utcnow()
+    s.add(Override(session_id=row.id, scan_id=scan_event.scan_id, refused_code=scan_event.verdict,
+                   reason_code=reason_code, note=note, line_no=line_no, waived=waived,
+                   by=actor.name, at=now))
+    override_actor = Actor(actor.name, actor.role, scan_event.device_id, row.station.code)
+    events = [record_event(s, "override", rooms_for(row.order, row.station.code), {
+        "order_no": row.order.order_no, "scan_id": scan_event.scan_id,
+        "refused_code": scan_event.verdict, "reason_code": reason_code, "note": note,
+        "line_no": line_no, "waived": waived, "by": actor.name, "at": now.isoformat()})]
+    if state.is_complete():
+        cursor = s.scalar(select(PackCursor).where(PackCursor.session_id == row.id))
+        events.append(complete_session(s, row, cursor, override_actor, now,
+                                       f"override {reason_code}"))
+    s.flush()
+    return {"ok": True, "order_no": row.order.order_no, "progress": state.progress(),
+            "status": row.order.status, "waived": waived, "reason_code": reason_code}, events
+
+
+# --- reading --------------------------------------------------------------------------------
+
+def order_detail(s: Session, order: Order) -> dict[str, Any]:
+    from floor.scan.models import ScanEvent  # the scan package records against orders
+
+    snap = order.snapshot
+    timeline = s.scalars(select(StatusEvent).where(StatusEvent.order_id == order.id)
+                         .order_by(StatusEvent.seq)).all()
+    scans = s.scalars(select(ScanEvent).where(ScanEvent.order_id == order.id)
+                      .order_by(ScanEvent.id)).all()
+    versions = s.scalars(select(KitSnapshot).where(KitSnapshot.order_id == order.id)
+                         .order_by(KitSnapshot.version)).all()
+    sessions = s.scalars(select(PackSession).where(PackSession.order_id == order.id)
+                         .order_by(PackSession.id)).all()
+    overrides = s.scalars(select(Override).join(PackSession, Override.session_id == PackSession.id)
+                          .where(PackSession.order_id == order.id).order_by(Override.id)).all()
+    return {
+        "order_no": order.order_no, "channel": order.channel, "warehouse": order.warehouse.code,
+        "status": order.status, "waybill_no": order.waybill_no,
+        "wave_no": order.wave.wave_no if order.wave else None,
+        "customer": order.customer, "lines": order.lines,
+        "snapshot": None if snap is None else {
+            "version": snap.version, "hash": snap.content_hash, "lines": snap.lines,
+            "created_at": snap.created_at.isoformat(), "created_by": snap.created_by},
+        "snapshot_versions": [{"version": v.version, "hash": v.content_hash,
+                               "created_at": v.created_at.isoformat(), "reason": v.reason}
+                              for v in versions],
+        "timeline": [{"seq": e.seq, "status": e.status, "from": e.from_status,
+                      "at": e.at.isoformat(), "by": e.by, "role": e.role, "device_id": e.device_id,
+                      "station": e.station, "reason": e.reason} for e in timeline],
+        "scans": [{"scan_id": e.scan_id, "code": e.raw,
+                   "verdict": {"ok": e.ok, "code": e.verdict, "message": e.message},
+                   "at": e.at.isoformat(), "received_at": e.received_at.isoformat(),
+                   "device_id": e.device_id, "station": e.station, "by": e.by,
+                   "sku": e.sku, "lot": e.lot, "serial": e.serial, "line_no": e.line_no}
+                  for e in scans],
+        "sessions": [{"id": r.id, "station": r.station.code, "device_id": r.device_id,
+                      "state": r.state, "snapshot_version": r.snapshot.version,
+                      "opened_at": r.opened_at.isoformat(),
+                      "closed_at": r.closed_at.isoformat() if r.closed_at else None}
+                     for r in sessions],
+        "overrides": [{"scan_id": o.scan_id, "refused_code": o.refused_code,
+                       "reason_code": o.reason_code, "note": o.note, "line_no": o.line_no,
+                       "waived": o.waived, "by": o.by, "at": o.at.isoformat()} for o in overrides],
+    }

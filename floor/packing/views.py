@@ -1,0 +1,140 @@
+"""REST entry points of the packing domain: orders, waves, pack sessions, overrides."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from sqlalchemy import select
+
+from floor.api import actor_of, run
+from floor.auth.security import actor, requires
+from floor.db import db_session
+from floor.errors import ApiError, json_body
+from floor.packing import operations
+from floor.packing.domain import DomainError
+from floor.packing.models import Order, PackSession, Wave
+from floor.publish import publish
+
+bp = Blueprint("packing", __name__, url_prefix="/api/v1")
+READERS = ("packer", "qc", "supervisor", "integration")
+
+
+def _query_text(name: str, max_len: int = 64) -> str | None:
+    value = request.args.get(name)
+    if value is None:
+        return None
+    if not value or len(value) > max_len or any(ord(c) < 32 for c in value):
+        raise ApiError("invalid_field", f"Query parameter '{name}' is not valid.", field=name)
+    return value
+
+
+@bp.post("/orders")
+@requires("integration")
+def upsert_order():  # type: ignore[no-untyped-def]
+    data = json_body()
+    principal = actor()
+
+    def op(s):  # type: ignore[no-untyped-def]
+        order, created, events = operations.upsert_order(s, data, actor_of(principal))
+        snap = order.snapshot
+        body = {"order_no": order.order_no, "channel": order.channel, "status": order.status,
+                "waybill_no": order.waybill_no, "created": created,
+                "snapshot": None if snap is None else {"version": snap.version,
+                                                       "hash": snap.content_hash}}
+        return body, events
+
+    body, events = run(op)
+    publish(events)
+    return jsonify(body), 201 if body["created"] else 200
+
+
+@bp.get("/orders/<order_no>")
+@requires(*READERS)
+def get_order(order_no: str):  # type: ignore[no-untyped-def]
+    channel = _query_text("channel", 32)
+    s = db_session()
+    try:
+        order = operations.find_order(s, order_no, channel)
+    except DomainError as exc:
+        raise ApiError(exc.code, exc.message, exc.status) from None
+    return jsonify(operations.order_detail(s, order))
+
+
+@bp.post("/waves")
+@requires("integration", "supervisor")
+def assign_wave():  # type: ignore[no-untyped-def]
+    data = json_body()
+    principal = actor()
+
+    def op(s):  # type: ignore[no-untyped-def]
+        wave, orders, events = operations.assign_wave(s, data, actor_of(principal))
+        return {"wave_no": wave.wave_no, "station": wave.station.code if wave.station else None,
+                "orders": orders}, events
+
+    body, events = run(op)
+    publish(events)
+    return jsonify(body), 200
+
+
+@bp.get("/waves/<wave_no>")
+@requires(*READERS)
+def get_wave(wave_no: str):  # type: ignore[no-untyped-def]
+    s = db_session()
+    wave = s.scalar(select(Wave).where(Wave.wave_no == wave_no))
+    if wave is None:
+        raise ApiError("unknown_wave", f"No wave {wave_no}.", 404)
+    orders = s.scalars(select(Order).where(Order.wave_id == wave.id).order_by(Order.id)).all()
+    return jsonify({"wave_no": wave.wave_no, "station": wave.station.code if wave.station else None,
+                    "created_at": wave.created_at.isoformat(),
+                    "orders": [{"order_no": o.order_no, "channel": o.channel, "status": o.status,
+                                "waybill_no": o.waybill_no} for o in orders]})
+
+
+@bp.get("/stations/<station>/session")
+@requires("packer", "device", "supervisor")
+def station_session(station: str):  # type: ignore[no-untyped-def]
+    device_id = _query_text("device_id")
+    if device_id is None:
+        raise ApiError("missing_field", "Query parameter device_id is required.", fields=["device_id"])
+    return jsonify(operations.session_view(db_session(), station, device_id))
+
+
+@bp.post("/scans/<scan_id>/override")
+@requires("supervisor")
+def override_scan(scan_id: str):  # type: ignore[no-untyped-def]
+    from floor.scan.models import ScanEvent
+
+    data = json_body(required=("reason_code",))
+    principal = actor()
+
+    def op(s):  # type: ignore[no-untyped-def]
+        scan = s.scalar(select(ScanEvent).where(ScanEvent.scan_id == scan_id))
+        if scan is None:
+            raise DomainError("unknown_scan", f"No scan {scan_id}.", 404)
+        return operations.override_refused_scan(s, scan, data, actor_of(principal))
+
+    body, events = run(op)
+    publish(events)
+    return jsonify(body)
+
+
+@bp.post("/pack-sessions/<int:session_id>/release")
+@requires("supervisor")
+def release_session(session_id: int):  # type: ignore[no-untyped-def]
+    data = json_body(required=("reason",))
+    principal = actor()
+    reason = operations.clean_text(data, "reason", 500) if isinstance(data.get("reason"), str) else None
+    if reason is None:
+        raise ApiError("invalid_field", "reason must be text.", field="reason")
+    events = run(lambda s: operations.release_session(s, session_id, actor_of(principal), reason))
+    publish(events)
+    return jsonify({"ok": True, "session_id": session_id})
+
+
+@bp.get("/pack-sessions")
+@requires("supervisor")
+def open_sessions():  # type: ignore[no-untyped-def]
+    rows = db_session().scalars(select(PackSession).where(PackSession.state == "open")
+                                .order_by(PackSession.id)).all()
+    return jsonify({"sessions": [{"id": r.id, "order_no": r.order.order_no,
+                                  "station": r.station.code, "device_id": r.device_id,
+                                  "opened_at": r.opened_at.isoformat(),
+                                  "opened_by": r.opened_by} for r in rows]})

@@ -1,0 +1,67 @@
+"""Human text for every verdict code, in the caller's language (Chinese by default).
+
+The domain answers codes and parameters; entry points render them here. `N_` only marks the
+strings for extraction; they are translated when rendered.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext
+
+
+def N_(text: str) -> str:
+    return text
+
+
+MESSAGES: dict[str, str] = {
+    "accepted": N_("%(name)s ✓ %(scanned)s/%(qty)s — %(units_left)s unit(s) left"),
+    "accepted_last_item": N_("All items in — now scan the waybill for %(order_no)s."),
+    "accepted_packed": N_("Order %(order_no)s packed."),
+    "order_opened": N_("Order %(order_no)s open (wave %(wave_no)s)."),
+    "order_resumed": N_("Order %(order_no)s resumed (wave %(wave_no)s)."),
+    "waybill_bound": N_("Waybill %(waybill_no)s bound to order %(order_no)s."),
+    "wrong_item": N_("Wrong item: %(name)s (%(sku)s) is not in order %(order_no)s."),
+    "other_order": N_("%(name)s belongs to order %(other_order_no)s (wave %(other_wave_no)s), not %(order_no)s."),
+    "over_scan": N_("Too many: %(name)s needs only %(qty)s."),
+    "unknown_code": N_("Unknown code %(code)s."),
+    "duplicate_read": N_("Same code read twice — counted once."),
+    "giftbox_incomplete": N_("Gift box too early: still missing %(missing_names)s."),
+    "waybill_required": N_("Scan a waybill or order number first."),
+    "already_packed": N_("Order %(order_no)s is already packed."),
+    "not_in_wave": N_("Order %(order_no)s is not in a wave yet."),
+    "order_held": N_("Order %(order_no)s is being packed at %(station)s by %(device_id)s."),
+    "order_blocked": N_("Order %(order_no)s is %(status)s and cannot be packed."),
+    "unreadable": N_("Unreadable scan (%(reason)s) — scan again."),
+    "forbidden": N_("Your role may not scan."),
+    "invalid_payload": N_("The scan was not understood: %(detail)s"),
+}
+
+
+class _Lenient(dict):  # type: ignore[type-arg]
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def message_key(code: str, params: dict[str, Any]) -> str:
+    if code == "accepted":
+        if params.get("completes"):
+            return "accepted_packed"
+        if params.get("units_left") == 0 and params.get("waybill_missing"):
+            return "accepted_last_item"
+    if code == "order_opened" and params.get("resumed"):
+        return "order_resumed"
+    if code == "waybill_bound" and params.get("completes"):
+        return "accepted_packed"
+    return code
+
+
+def render(code: str, params: dict[str, Any]) -> str:
+    template = MESSAGES.get(message_key(code, params))
+    if template is None:
+        return code
+    values = _Lenient({k: ("—" if v is None else v) for k, v in params.items()})
+    try:
+        return gettext(template) % values
+    except (TypeError, ValueError):
+        return template

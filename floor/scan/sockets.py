@@ -1,0 +1,77 @@
+"""Socket.IO namespace /floor: authenticated connections, `scan` with the verdict as ack,
+`subscribe` to rooms with catch-up by `seq`."""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from flask import request
+from flask_socketio import Namespace, emit, join_room
+
+from floor.auth.security import Principal, principal_from_session, principal_from_token
+from floor.db import db_session
+from floor.errors import ApiError
+from floor.eventlog import events_after
+from floor.scan import messages
+from floor.scan.views import SCAN_ROLES, submit_scan
+
+log = logging.getLogger(__name__)
+ROOM = re.compile(r"^(warehouse|wave|order|station):[^\x00-\x1f]{1,64}$")
+SUBSCRIBE_ROLES = ("packer", "qc", "supervisor", "integration", "device")
+
+
+class FloorNamespace(Namespace):
+    def __init__(self, namespace: str) -> None:
+        super().__init__(namespace)
+        self.principals: dict[str, Principal] = {}
+
+    def on_connect(self, auth: Any = None) -> bool:
+        principal = None
+        if isinstance(auth, dict) and isinstance(auth.get("token"), str):
+            principal = principal_from_token(auth["token"])
+        else:
+            principal = principal_from_session()
+        if principal is None:
+            return False  # refused: unauthenticated
+        self.principals[request.sid] = principal  # type: ignore[attr-defined]
+        return True
+
+    def on_disconnect(self, reason: Any = None) -> None:
+        self.principals.pop(request.sid, None)  # type: ignore[attr-defined]
+
+    def _principal(self) -> Principal | None:
+        return self.principals.get(request.sid)  # type: ignore[attr-defined]
+
+    def on_scan(self, data: Any = None) -> dict[str, Any]:
+        principal = self._principal()
+        if principal is None or principal.role not in SCAN_ROLES:
+            return {"ok": False, "code": "forbidden", "message": messages.render("forbidden", {})}
+        try:
+            return submit_scan(data, principal)
+        except ApiError as exc:
+            return {"ok": False, **exc.to_dict()}
+        except Exception:  # noqa: BLE001 - the ack must always come back, with a stable code
+            log.exception("scan failed")
+            return {"ok": False, "code": "server_error",
+                    "message": "The scan was not recorded; send it again."}
+
+    def on_subscribe(self, data: Any = None) -> dict[str, Any]:
+        principal = self._principal()
+        if principal is None or principal.role not in SUBSCRIBE_ROLES:
+            return {"ok": False, "code": "forbidden", "message": "Your role may not subscribe."}
+        room = data.get("room") if isinstance(data, dict) else None
+        after = data.get("after_seq", 0) if isinstance(data, dict) else 0
+        if not isinstance(room, str) or not ROOM.match(room):
+            return {"ok": False, "code": "invalid_room",
+                    "message": "room is warehouse:<code>, wave:<no>, order:<no> or station:<id>."}
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            return {"ok": False, "code": "invalid_field", "message": "after_seq is a whole number."}
+        # Join first, then catch up: an event committed in between is sent twice at worst, and
+        # clients drop any seq they have already seen.
+        join_room(room)
+        last = after
+        for entry in events_after(db_session(), room, after):
+            emit(entry.type, entry.payload)
+            last = entry.seq
+        return {"ok": True, "room": room, "last_seq": last}

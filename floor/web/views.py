@@ -1,0 +1,140 @@
+"""Screens: login, the handheld pack screen, the printable demo barcode sheet, language."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlparse
+
+from flask import (Blueprint, current_app, redirect, render_template, request, session,
+                   url_for)
+from flask_babel import gettext as _
+from sqlalchemy import delete, func, select
+from werkzeug.security import check_password_hash
+
+from floor.auth.domain import login_locked
+from floor.auth.models import LoginFailure, User
+from floor.auth.security import check_csrf, current_principal, login_user, public, requires
+from floor.db import db_session, run_in_transaction, utcnow
+from floor.errors import ApiError
+from floor.labels import barcode_svg
+from floor.packing.models import Order, SkuBarcode, Station, Wave
+
+bp = Blueprint("web", __name__)
+SCREEN_ROLES = ("packer", "qc", "supervisor")
+
+
+def _safe_next(target: str | None) -> str:
+    if not target:
+        return url_for("web.index")
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/"):
+        return url_for("web.index")
+    return target
+
+
+@bp.app_context_processor
+def _context() -> dict[str, Any]:
+    from floor import select_locale
+    return {"principal": current_principal(), "lang": select_locale()}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():  # type: ignore[no-untyped-def]
+    if request.method == "GET":
+        return render_template("login.html", error=None)
+    try:
+        check_csrf()
+    except ApiError:
+        return render_template("login.html", error=_("The form expired; try again.")), 400
+    username = (request.form.get("username") or "").strip()[:64]
+    password = request.form.get("password") or ""
+    cfg = current_app.config
+    lockout = dt.timedelta(seconds=cfg["LOGIN_LOCKOUT_S"])
+    now = utcnow()
+
+    def attempt(s):  # type: ignore[no-untyped-def]
+        failures = s.scalars(select(LoginFailure.at).where(
+            LoginFailure.username == username, LoginFailure.at > now - lockout)).all()
+        if login_locked(list(failures), now, cfg["LOGIN_MAX_FAILURES"], lockout):
+            return "locked", None
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None or not user.active or not check_password_hash(user.password_hash, password):
+            s.add(LoginFailure(username=username, remote_addr=request.remote_addr or "", at=now))
+            return "bad", None
+        s.execute(delete(LoginFailure).where(LoginFailure.username == username))
+        return "ok", user
+
+    outcome, user = run_in_transaction(attempt)
+    if outcome == "locked":
+        return render_template("login.html", error=_("Too many failed logins; wait a few minutes.")), 429
+    if outcome == "bad":
+        return render_template("login.html", error=_("Wrong user name or password.")), 401
+    login_user(user)
+    return redirect(_safe_next(request.args.get("next")))
+
+
+@bp.post("/logout")
+@public
+def logout():  # type: ignore[no-untyped-def]
+    try:
+        check_csrf()
+    except ApiError:
+        return redirect(url_for("web.login"))
+    session.clear()
+    return redirect(url_for("web.login"))
+
+
+@bp.get("/lang/<code>")
+@public
+def set_lang(code: str):  # type: ignore[no-untyped-def]
+    response = redirect(_safe_next(request.args.get("next")))
+    if code in ("zh", "en"):
+        response.set_cookie("lang", code, max_age=365 * 86400, samesite="Lax", httponly=True)
+    return response
+
+
+@bp.get("/")
+@requires(*SCREEN_ROLES)
+def index():  # type: ignore[no-untyped-def]
+    return redirect(url_for("web.pack"))
+
+
+@bp.get("/pack")
+@requires("packer", "supervisor")
+def pack():  # type: ignore[no-untyped-def]
+    stations = db_session().scalars(select(Station.code).order_by(Station.code)).all()
+    return render_template("pack.html", stations=list(stations) or ["P01"])
+
+
+@bp.get("/sheet")
+@requires(*SCREEN_ROLES)
+def sheet():  # type: ignore[no-untyped-def]
+    """Printable barcodes: each demo order's waybill, order number and kit, plus strangers."""
+    s = db_session()
+    wave_no = request.args.get("wave", "")[:64]
+    query = select(Order).where(Order.snapshot_id.is_not(None)).order_by(Order.id)
+    if wave_no:
+        query = query.join(Wave, Wave.id == Order.wave_id).where(Wave.wave_no == wave_no)
+    limit = min(max(request.args.get("limit", 12, type=int) or 12, 1), 60)
+    orders = s.scalars(query.limit(limit)).all()
+    shown_codes: set[str] = set()
+    blocks = []
+    for order in orders:
+        snap = order.snapshot
+        assert snap is not None
+        lines = []
+        for line in snap.lines:
+            shown_codes.update(line["barcodes"])
+            lines.append({**line, "barcodes": [{"code": c, "svg": barcode_svg(c)}
+                                               for c in line["barcodes"]]})
+        blocks.append({"order_no": order.order_no, "channel": order.channel,
+                       "wave_no": order.wave.wave_no if order.wave else None,
+                       "waybill_no": order.waybill_no,
+                       "waybill_svg": barcode_svg(order.waybill_no) if order.waybill_no else None,
+                       "order_svg": barcode_svg(order.order_no), "lines": lines})
+    strangers = [{"sku": m.sku.code, "name": m.sku.name, "code": m.barcode,
+                  "svg": barcode_svg(m.barcode)}
+                 for m in s.scalars(select(SkuBarcode).order_by(func.random()).limit(40))
+                 if m.barcode not in shown_codes][:4]
+    return render_template("sheet.html", orders=blocks, strangers=strangers)

@@ -1,0 +1,593 @@
+/* floor pack screen: one scan field, verdicts over Socket.IO with an HTTP fallback.
+ *
+ * Data comes from two JSON blocks in pack.html: #pack-config (stations, URLs, timeouts) and
+ * #pack-i18n (every UI string, already translated by the server). No inline code anywhere.
+ */
+(function () {
+  "use strict";
+
+  var $ = function (id) { return document.getElementById(id); };
+
+  function readJSON(id) {
+    var el = $(id);
+    if (!el) return {};
+    try { return JSON.parse(el.textContent || "{}"); } catch (e) { return {}; }
+  }
+
+  var CFG = readJSON("pack-config");
+  var T = readJSON("pack-i18n");
+  var ACK_TIMEOUT_MS = CFG.ack_timeout_ms || 3000;
+  var HTTP_TIMEOUT_MS = CFG.http_timeout_ms || 8000;
+  var SCAN_URL = CFG.scan_url || "/api/v1/scans";
+  var SESSION_URL = CFG.session_url || "/api/v1/stations/{station}/session";
+  var FLASH_MS = { ok: 600, bad: 1500, neutral: 450 };
+  var NEUTRAL_CODES = { duplicate_read: true };
+
+  function t(key, params) {
+    var text = Object.prototype.hasOwnProperty.call(T, key) ? T[key] : key;
+    if (params) {
+      text = text.replace(/%\((\w+)\)s/g, function (m, name) {
+        return Object.prototype.hasOwnProperty.call(params, name) ? String(params[name]) : m;
+      });
+    }
+    return text;
+  }
+
+  // ---- small helpers -----------------------------------------------------------------------
+
+  var store = {
+    get: function (key) {
+      try { return window.localStorage.getItem(key); } catch (e) { return null; }
+    },
+    set: function (key, value) {
+      try { window.localStorage.setItem(key, value); } catch (e) { /* private mode: keep going */ }
+    }
+  };
+
+  function randomBytes(n) {
+    var bytes = new Uint8Array(n);
+    if (window.crypto && typeof window.crypto.getRandomValues === "function") {
+      window.crypto.getRandomValues(bytes);
+    } else {
+      for (var i = 0; i < n; i++) bytes[i] = Math.floor(Math.random() * 256);
+    }
+    return bytes;
+  }
+
+  function hex(bytes) {
+    var out = "";
+    for (var i = 0; i < bytes.length; i++) out += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
+    return out;
+  }
+
+  // crypto.randomUUID exists only in secure contexts (https, localhost); a handheld on the
+  // warehouse LAN over plain http gets the getRandomValues version 4 UUID instead.
+  function newScanId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") {
+      try { return window.crypto.randomUUID(); } catch (e) { /* fall through */ }
+    }
+    var b = randomBytes(16);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    var h = hex(b);
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" +
+      h.slice(16, 20) + "-" + h.slice(20);
+  }
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") || "" : "";
+  }
+
+  // ---- elements ----------------------------------------------------------------------------
+
+  var input = $("scan-input");
+  var form = $("scan-form");
+  var stationSel = $("station");
+  var deviceEl = $("device-id");
+  var keyboardBtn = $("keyboard-toggle");
+  var connEl = $("conn");
+  var connLabel = $("conn-label");
+  var verdictEl = $("verdict");
+  var orderEl = $("order");
+  var orderNoEl = $("order-no");
+  var waveEl = $("wave-no");
+  var linesProgressEl = $("lines-progress");
+  var unitsLeftEl = $("units-left");
+  var waybillEl = $("waybill");
+  var waybillNoEl = $("waybill-no");
+  var kitEl = $("kit");
+  var lineTpl = $("kit-line-template");
+  var packedEl = $("packed-panel");
+  var packedNoEl = $("packed-order-no");
+  var flashEl = $("flash");
+  var flashSymbol = $("flash-symbol");
+  var flashMessage = $("flash-message");
+
+  // ---- device id and station ---------------------------------------------------------------
+
+  var deviceId = store.get("floor.device_id");
+  if (!deviceId) {
+    deviceId = "PDA-" + hex(randomBytes(2)).toUpperCase();
+    store.set("floor.device_id", deviceId);
+  }
+  deviceEl.textContent = deviceId;
+
+  var stations = Array.isArray(CFG.stations) ? CFG.stations : [];
+  var station = store.get("floor.station") || "";
+  if (stations.indexOf(station) < 0) station = stations.length === 1 ? stations[0] : "";
+  stationSel.value = station;
+
+  // ---- focus: the scan field always has it -------------------------------------------------
+
+  var CONTROLS = "select, button, a, textarea, input:not(#scan-input), label";
+
+  function focusInput() {
+    if (document.activeElement === input) return;
+    try { input.focus({ preventScroll: true }); } catch (e) { input.focus(); }
+  }
+
+  function refocusSoon() {
+    window.setTimeout(function () {
+      var active = document.activeElement;
+      // Leave the station picker and the buttons usable; everything else gives focus back.
+      if (active && active !== input && active !== document.body && active.matches &&
+          active.matches(CONTROLS)) {
+        return;
+      }
+      focusInput();
+    }, 0);
+  }
+
+  input.addEventListener("blur", refocusSoon);
+  document.addEventListener("click", function (e) {
+    var target = e.target;
+    if (target && target.closest && target.closest(CONTROLS)) return;
+    focusInput();
+  });
+  stationSel.addEventListener("blur", refocusSoon);
+  window.addEventListener("focus", refocusSoon);
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) refocusSoon();
+  });
+
+  // The built-in scanner types like a keyboard, so the on-screen keyboard stays hidden
+  // (inputmode=none) unless the packer asks for it to type a code by hand.
+  function setKeyboard(on) {
+    input.setAttribute("inputmode", on ? "text" : "none");
+    keyboardBtn.setAttribute("aria-pressed", on ? "true" : "false");
+    keyboardBtn.title = on ? t("keyboard_on") : t("keyboard_off");
+    store.set("floor.keyboard", on ? "1" : "0");
+  }
+  setKeyboard(store.get("floor.keyboard") === "1");
+  keyboardBtn.addEventListener("click", function () {
+    setKeyboard(input.getAttribute("inputmode") === "none");
+    input.blur();
+    focusInput();
+  });
+
+  // ---- sound and vibration -----------------------------------------------------------------
+
+  var audioCtx = null;
+
+  function ensureAudio() {
+    var AC = window.AudioContext || window.webkitAudioContext;
+    if (!AC) return null;
+    if (!audioCtx) {
+      try { audioCtx = new AC(); } catch (e) { return null; }
+    }
+    if (audioCtx.state === "suspended" && typeof audioCtx.resume === "function") {
+      audioCtx.resume().catch(function () {});
+    }
+    return audioCtx;
+  }
+
+  // Browsers only start audio after a user gesture: unlock it on the first one.
+  ["pointerdown", "touchstart", "keydown"].forEach(function (type) {
+    document.addEventListener(type, ensureAudio, { capture: true, passive: true });
+  });
+
+  function tone(ctx, freq, type, start, dur, peak) {
+    var osc = ctx.createOscillator();
+    var gain = ctx.createGain();
+    osc.type = type;
+    osc.frequency.setValueAtTime(freq, start);
+    gain.gain.setValueAtTime(0.0001, start);
+    gain.gain.exponentialRampToValueAtTime(peak, start + 0.008);
+    gain.gain.setValueAtTime(peak, Math.max(start + 0.01, start + dur - 0.025));
+    gain.gain.exponentialRampToValueAtTime(0.0001, start + dur);
+    osc.connect(gain);
+    gain.connect(ctx.destination);
+    osc.start(start);
+    osc.stop(start + dur + 0.03);
+  }
+
+  function playSound(kind) {
+    var ctx = audioCtx;
+    if (!ctx || ctx.state !== "running") return;
+    try {
+      var now = ctx.currentTime + 0.01;
+      if (kind === "ok") {
+        tone(ctx, 1000, "sine", now, 0.12, 0.35);
+      } else if (kind === "bad") {
+        tone(ctx, 220, "square", now, 0.2, 0.22);
+        tone(ctx, 220, "square", now + 0.3, 0.2, 0.22);
+      } else {
+        tone(ctx, 650, "triangle", now, 0.035, 0.12);
+      }
+    } catch (e) { /* sound is a bonus, never a failure */ }
+  }
+
+  function vibrate(kind) {
+    if (typeof navigator.vibrate !== "function") return;
+    try {
+      if (kind === "ok") navigator.vibrate(60);
+      else if (kind === "bad") navigator.vibrate([200, 100, 200]);
+    } catch (e) { /* not allowed without a gesture: ignore */ }
+  }
+
+  // ---- flash overlay -----------------------------------------------------------------------
+
+  var flashTimer = null;
+  var SYMBOLS = { ok: "✓", bad: "✗", neutral: "↻" };
+
+  function flash(kind, code, message) {
+    window.clearTimeout(flashTimer);
+    flashEl.hidden = true;
+    flashEl.className = "flash";
+    void flashEl.offsetWidth;  // restart the fade-in for back-to-back verdicts
+    flashEl.classList.add(kind);
+    flashEl.setAttribute("data-code", code || "");
+    flashSymbol.textContent = SYMBOLS[kind] || "";
+    flashMessage.textContent = message || "";
+    flashEl.hidden = false;
+    flashTimer = window.setTimeout(function () {
+      flashEl.hidden = true;
+      flashEl.className = "flash";
+    }, FLASH_MS[kind] || 600);
+  }
+
+  // ---- connection indicator ----------------------------------------------------------------
+
+  var sock = null;
+  var socketSettled = false;   // false until the first connect or connect error
+  var httpHealthy = true;
+
+  function updateConn() {
+    var state;
+    if (sock && sock.connected) state = "online";
+    else if (!navigator.onLine || !httpHealthy) state = "offline";
+    else if (sock && !socketSettled) state = "connecting";
+    else state = "http";
+    if (connEl.getAttribute("data-state") === state) return;
+    connEl.setAttribute("data-state", state);
+    connLabel.textContent = t(state);
+  }
+
+  window.addEventListener("online", function () { httpHealthy = true; updateConn(); });
+  window.addEventListener("offline", updateConn);
+
+  // ---- rendering the pack session ----------------------------------------------------------
+
+  var current = null;          // the progress on screen
+  var verdictCount = 0;
+
+  function roleLabel(role) {
+    var key = "role_" + role;
+    return Object.prototype.hasOwnProperty.call(T, key) ? T[key] : role;
+  }
+
+  function scannedOf(progress) {
+    var map = {};
+    if (progress && Array.isArray(progress.lines)) {
+      progress.lines.forEach(function (l) { map[l.line_no] = l.scanned || 0; });
+    }
+    return map;
+  }
+
+  function renderLine(line, previous) {
+    var li = lineTpl.content.firstElementChild.cloneNode(true);
+    var scanned = Math.min(line.scanned || 0, line.qty);
+    var done = !!line.waived || scanned >= line.qty;
+    li.setAttribute("data-sku", line.sku);
+    li.setAttribute("data-line-no", String(line.line_no));
+    li.setAttribute("data-role", line.role);
+    li.setAttribute("data-scanned", String(scanned));
+    li.setAttribute("data-qty", String(line.qty));
+    li.classList.toggle("done", done);
+    li.classList.toggle("partial", !done && scanned > 0);
+    if (line.waived) {
+      li.classList.add("waived");
+      li.setAttribute("data-waived-label", t("waived"));
+    }
+    if (previous !== undefined && scanned > previous) li.classList.add("just");
+    var badge = li.querySelector(".role-badge");
+    badge.textContent = roleLabel(line.role);
+    badge.classList.add("role-" + line.role);
+    li.querySelector(".line-name").textContent = line.name || line.sku;
+    li.querySelector(".line-sku").textContent = line.sku;
+    li.querySelector(".line-scanned").textContent = String(scanned);
+    li.querySelector(".line-qty").textContent = String(line.qty);
+    li.querySelector(".line-tick").textContent = done ? "✓" : "";
+    return li;
+  }
+
+  function render(progress) {
+    if (!progress) {
+      current = null;
+      orderEl.hidden = true;
+      kitEl.textContent = "";
+      orderNoEl.textContent = "";
+      return;
+    }
+    var previous = current && current.order_no === progress.order_no ? scannedOf(current) : null;
+    current = progress;
+    orderEl.hidden = false;
+    orderNoEl.textContent = progress.order_no || "";
+    waveEl.textContent = progress.wave_no || "—";
+    linesProgressEl.textContent = (progress.lines_done || 0) + "/" + (progress.lines_total || 0);
+    unitsLeftEl.textContent = String(progress.units_left != null ? progress.units_left : "");
+    var bound = !!progress.waybill_bound;
+    waybillEl.setAttribute("data-bound", bound ? "true" : "false");
+    waybillNoEl.textContent = bound ? (progress.waybill_no || "") : t("no_waybill");
+
+    var frag = document.createDocumentFragment();
+    var just = null;
+    (progress.lines || []).forEach(function (line) {
+      var li = renderLine(line, previous ? previous[line.line_no] : undefined);
+      if (li.classList.contains("just")) just = li;
+      frag.appendChild(li);
+    });
+    kitEl.textContent = "";
+    kitEl.appendChild(frag);
+    if (just && typeof just.scrollIntoView === "function") {
+      just.scrollIntoView({ block: "nearest" });
+    }
+    if (progress.complete) showPacked(progress.order_no);
+  }
+
+  function markMissing() {
+    var rows = kitEl.querySelectorAll("li.kit-line:not(.done)");
+    Array.prototype.forEach.call(rows, function (li) {
+      var role = li.getAttribute("data-role");
+      if (role === "main" || role === "sample") li.classList.add("missing");
+    });
+  }
+
+  function showPacked(orderNo) {
+    packedNoEl.textContent = orderNo || "";
+    packedEl.hidden = false;
+  }
+
+  function hidePacked() {
+    packedEl.hidden = true;
+  }
+
+  function setHint(text) {
+    verdictEl.className = "verdict idle";
+    verdictEl.textContent = text;
+  }
+
+  var pendingTimer = null;
+
+  function showVerdict(v) {
+    window.clearTimeout(pendingTimer);
+    var code = String(v.code || (v.ok ? "accepted" : "error"));
+    var kind = NEUTRAL_CODES[code] ? "neutral" : (v.ok ? "ok" : "bad");
+    var message = v.message || code;
+
+    if (v.progress && typeof v.progress === "object") {
+      render(v.progress);
+    } else if (code === "waybill_required") {
+      render(null);  // no order is open at this station any more
+    }
+    if (code === "giftbox_incomplete") markMissing();
+    if (v.status && orderEl) orderEl.setAttribute("data-status", String(v.status));
+
+    verdictCount += 1;
+    verdictEl.className = "verdict " + kind;
+    verdictEl.textContent = message;
+    verdictEl.setAttribute("data-code", code);
+    verdictEl.setAttribute("data-count", String(verdictCount));
+
+    flash(kind, code, message);
+    playSound(kind);
+    vibrate(kind);
+    focusInput();
+  }
+
+  // ---- sending scans -----------------------------------------------------------------------
+
+  function viaSocket(payload) {
+    return new Promise(function (resolve, reject) {
+      if (!sock || !sock.connected) {
+        reject(new Error("disconnected"));
+        return;
+      }
+      sock.timeout(ACK_TIMEOUT_MS).emit("scan", payload, function (err, verdict) {
+        if (err) reject(err);
+        else resolve(verdict);
+      });
+    });
+  }
+
+  function fetchWithTimeout(url, options) {
+    var ctl = typeof AbortController === "function" ? new AbortController() : null;
+    var timer = null;
+    if (ctl) {
+      options.signal = ctl.signal;
+      timer = window.setTimeout(function () { ctl.abort(); }, HTTP_TIMEOUT_MS);
+    }
+    return fetch(url, options).finally(function () { window.clearTimeout(timer); });
+  }
+
+  function viaHttp(payload) {
+    return fetchWithTimeout(SCAN_URL, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "X-CSRFToken": csrfToken()
+      },
+      body: JSON.stringify(payload)
+    }).then(function (res) {
+      httpHealthy = true;
+      updateConn();
+      return res.json().catch(function () { return null; }).then(function (body) {
+        if (res.ok && body && typeof body.ok === "boolean") return body;
+        if (body && body.code) {
+          return { ok: false, code: String(body.code), message: body.message || String(body.code) };
+        }
+        return { ok: false, code: "http_" + res.status, message: t("server_error", { status: res.status }) };
+      });
+    }, function () {
+      httpHealthy = false;
+      updateConn();
+      return { ok: false, code: "not_sent", message: t("not_sent") };
+    });
+  }
+
+  function send(payload) {
+    return viaSocket(payload).then(function (verdict) {
+      if (verdict && typeof verdict.ok === "boolean") return verdict;
+      if (verdict && verdict.code) {
+        return { ok: false, code: String(verdict.code), message: verdict.message || String(verdict.code) };
+      }
+      return viaHttp(payload);
+    }, function () {
+      // Disconnected or no ack in time: the same scan_id over HTTP, so it counts once.
+      return viaHttp(payload);
+    });
+  }
+
+  // Scans go out one at a time, in the order they were read.
+  var queue = [];
+  var busy = false;
+
+  function pump() {
+    if (busy || !queue.length) return;
+    busy = true;
+    var payload = queue.shift();
+    pendingTimer = window.setTimeout(function () {
+      verdictEl.classList.add("pending");
+      verdictEl.textContent = t("sending") + " " + payload.code;
+    }, 400);
+    send(payload).then(showVerdict, function () {
+      showVerdict({ ok: false, code: "not_sent", message: t("not_sent") });
+    }).then(function () {
+      busy = false;
+      pump();
+    });
+  }
+
+  function submitCode(raw) {
+    var code = String(raw || "").trim();
+    if (!code) return;
+    if (!station) {
+      stationSel.classList.add("needs-choice");
+      showVerdict({ ok: false, code: "no_station", message: t("choose_station") });
+      return;
+    }
+    hidePacked();
+    queue.push({ scan_id: newScanId(), station: station, device_id: deviceId, code: code });
+    pump();
+  }
+
+  function submitField() {
+    var value = input.value;
+    input.value = "";
+    submitCode(value);
+  }
+
+  input.addEventListener("keydown", function (e) {
+    // Keyboard-wedge scanners end a read with Enter (some with Tab).
+    if (e.key === "Enter" || e.keyCode === 13 || (e.key === "Tab" && input.value.trim())) {
+      e.preventDefault();
+      submitField();
+    }
+  });
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    submitField();
+  });
+  input.addEventListener("paste", function (e) {
+    var data = e.clipboardData || window.clipboardData;
+    var text = data ? data.getData("text") : "";
+    if (!text || !/[\r\n]/.test(text)) return;  // one code: it waits for Enter like typed input
+    e.preventDefault();
+    var parts = (input.value + text).split(/\r\n|\r|\n/);
+    var rest = parts.pop();  // what follows the last line break stays in the field
+    input.value = rest || "";
+    parts.forEach(submitCode);
+  });
+
+  // ---- restoring the session after a reload or reconnect -----------------------------------
+
+  var restoreSeq = 0;
+
+  function restoreSession() {
+    if (!station) return;
+    var mine = ++restoreSeq;
+    var seen = verdictCount;
+    var url = SESSION_URL.replace("{station}", encodeURIComponent(station)) +
+      "?device_id=" + encodeURIComponent(deviceId);
+    fetchWithTimeout(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (res) {
+        httpHealthy = true;
+        updateConn();
+        return res.ok ? res.json() : null;
+      }, function () {
+        httpHealthy = false;
+        updateConn();
+        return null;
+      })
+      .then(function (body) {
+        // A verdict that came in meanwhile is newer than this answer.
+        if (!body || mine !== restoreSeq || verdictCount !== seen || busy) return;
+        render(body.progress || null);
+        if (body.status) orderEl.setAttribute("data-status", String(body.status));
+        if (!body.progress && verdictCount === 0) setHint(t("start_hint"));
+      })
+      .catch(function () { /* a bad answer leaves the screen as it is */ });
+  }
+
+  stationSel.addEventListener("change", function () {
+    station = stationSel.value;
+    store.set("floor.station", station);
+    stationSel.classList.toggle("needs-choice", !station);
+    hidePacked();
+    render(null);
+    setHint(station ? t("station_changed", { station: station }) : t("choose_station"));
+    restoreSession();
+    focusInput();
+  });
+
+  // ---- socket ------------------------------------------------------------------------------
+
+  if (typeof window.io === "function") {
+    sock = window.io(CFG.socket_namespace || "/floor", { transports: ["websocket"] });
+    var connectedBefore = false;
+    sock.on("connect", function () {
+      socketSettled = true;
+      updateConn();
+      if (connectedBefore) restoreSession();
+      connectedBefore = true;
+    });
+    sock.on("disconnect", updateConn);
+    sock.on("connect_error", function () {
+      socketSettled = true;
+      updateConn();
+    });
+  }
+
+  // ---- start -------------------------------------------------------------------------------
+
+  updateConn();
+  if (!station) {
+    stationSel.classList.add("needs-choice");
+    setHint(t("choose_station"));
+  }
+  restoreSession();
+  focusInput();
+})();
