@@ -120,6 +120,10 @@ def is_retryable(exc: BaseException) -> bool:
 def run_in_transaction(fn: Callable[[Session], T], attempts: int = 4) -> T:
     """Run `fn` in one transaction and commit; retry on races. Operations never commit."""
     session = db_session()
+    if session.in_transaction():
+        # End the request's read-only work (e.g. the token lookup) so the write transaction
+        # starts fresh and, on SQLite, takes the write lock up front.
+        session.commit()
     for attempt in range(attempts):
         try:
             session.connection(execution_options={"floor_write": True})

@@ -152,11 +152,3 @@ def handheld(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     finally:
         context.close()
 
-
-def login(page: Any, username: str, password: str = DEMO_PASSWORD) -> None:
-    page.goto("/login")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("#login-submit")
-    page.wait_for_load_state("domcontentloaded")
-    assert "/login" not in page.url, f"login as {username} failed: {page.url}"

@@ -1,0 +1,61 @@
+# floor: two commands for a newcomer: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+export FLOOR_INSTANCE_PATH ?= $(CURDIR)/instance
+
+.PHONY: demo test test-unit test-integration test-e2e bench install translations system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) translations
+
+translations: $(STAMP)
+	@if [ -d floor/translations ]; then $(BIN)/pybabel compile -q -d floor/translations; fi
+
+# Browser tests need Debian's chromium; image decoding needs libzbar. Installed when missing
+# and we are root (as on CI); otherwise the tests that need them say so and skip.
+system-deps:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	ldconfig -p 2>/dev/null | grep -q libzbar.so.0 || missing="$$missing libzbar0"; \
+	fc-list 2>/dev/null | grep -qi 'noto.*cjk' || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "not root: missing$$missing (browser tests will skip)"; fi; \
+	fi
+
+demo: install
+	$(BIN)/floor db upgrade
+	$(BIN)/floor seed-demo
+	@echo
+	@echo "floor demo: http://$(HOST):$(PORT)/  (pack screen: /pack, printable barcode sheet: http://$(HOST):$(PORT)/sheet)"
+	@echo
+	$(BIN)/floor serve --host $(HOST) --port $(PORT)
+
+test: install system-deps
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+test-unit: install
+	$(BIN)/pytest -q tests/unit
+
+test-integration: install
+	$(BIN)/pytest -q tests/integration
+
+test-e2e: install system-deps
+	$(BIN)/pytest -q tests/e2e
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .hypothesis

@@ -1,0 +1,95 @@
+"""Bad input answers a clear 4xx or an error verdict with a stable code: never a 500."""
+from __future__ import annotations
+
+import pytest
+
+WAYBILL = "SF1000000000001"
+
+
+def _post_raw(api, data: bytes, role: str = "packer", path: str = "/api/v1/scans"):
+    return api.client.post(path, data=data, headers={
+        "Authorization": f"Bearer {api.tokens[role]}", "Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("data, code", [
+    (b"{not json", "invalid_json"),
+    (b"", "invalid_json"),
+    (b"[1, 2]", "invalid_json"),
+    (b"\xff\xfe\x00garbage", "invalid_json"),
+    (b'{"station": "P01", "device_id": "D", "code": "x"}', "missing_field"),
+    (b'{"scan_id": 5, "station": "P01", "device_id": "D", "code": "x"}', "missing_field"),
+    (b'{"scan_id": "a", "station": "P\\u0000", "device_id": "D", "code": "x"}', "invalid_field"),
+    (b'{"scan_id": "' + b"a" * 65 + b'", "station": "P01", "device_id": "D", "code": "x"}', "invalid_field"),
+    (b'{"scan_id": "a", "station": "P01", "device_id": "D"}', "missing_field"),
+])
+def test_malformed_scan_requests_get_400_with_a_code(api, data, code):
+    response = _post_raw(api, data)
+    assert response.status_code == 400
+    assert response.get_json()["code"] == code and response.get_json()["message"]
+
+
+@pytest.mark.parametrize("raw, reason", [
+    ("A" * 10_240, "too_long"),
+    ("69012\x0734567892", "control_characters"),
+    ("\x00\x00\x00", "empty"),
+    ("   \r\n", "empty"),
+    (12345, "not_text"),
+])
+def test_unreadable_codes_get_an_error_verdict_and_are_recorded(api, waved, raw, reason):
+    waved("TB001")
+    api.scan(WAYBILL)
+    verdict = api.scan(raw)
+    assert (verdict["ok"], verdict["code"], verdict["params"]["reason"]) == (False, "unreadable", reason)
+    scans = api.get("/api/v1/orders/TB001").get_json()["scans"]
+    assert scans[-1]["verdict"]["code"] == "unreadable"
+    assert len(scans[-1]["code"]) <= 260 and "\x00" not in scans[-1]["code"]
+
+
+def test_lone_surrogates_in_json_are_unreadable_not_a_crash(api, waved):
+    waved("TB001")
+    response = _post_raw(api, b'{"scan_id": "s1", "station": "P01", "device_id": "PDA-01", '
+                              b'"code": "\\udcff\\udcfe"}')
+    assert response.status_code == 200
+    assert (response.get_json()["code"], response.get_json()["params"]["reason"]) == (
+        "unreadable", "control_characters")
+
+
+def test_scanner_suffixes_and_aim_prefixes_are_normalised(api, waved):
+    waved("TB001")
+    api.scan(WAYBILL)
+    assert api.scan("]E06901234567892\r\n")["code"] == "accepted"
+
+
+def test_body_over_the_limit_is_413(api):
+    response = _post_raw(api, b'{"code": "' + b"x" * 300_000 + b'"}')
+    assert response.status_code == 413 and response.get_json()["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("body, code", [
+    ({"order_no": "X1", "channel": "taobao", "warehouse": "JX", "lines": []}, "invalid_kit"),
+    ({"order_no": "X1", "channel": "taobao", "warehouse": "JX",
+      "lines": [{"sku": "A", "qty": 0, "role": "main", "barcodes": ["1"]}]}, "invalid_kit"),
+    ({"order_no": "X1", "channel": "taobao", "warehouse": "JX",
+      "lines": [{"sku": "A", "qty": 1, "role": "boss", "barcodes": ["1"]}]}, "invalid_kit"),
+    ({"order_no": "X1", "channel": "taobao", "warehouse": "JX",
+      "lines": [{"sku": "A", "qty": 1, "role": "main", "barcodes": []}]}, "invalid_kit"),
+    ({"order_no": "X1", "channel": "taobao", "warehouse": "JX",
+      "lines": [{"sku": "A", "qty": 1, "role": "main", "barcodes": ["1"]},
+                {"sku": "B", "qty": 1, "role": "main", "barcodes": ["1"]}]}, "invalid_kit"),
+    ({"channel": "taobao", "warehouse": "JX", "lines": []}, "missing_field"),
+    ({"order_no": ["x"], "channel": "taobao", "warehouse": "JX", "lines": []}, "invalid_field"),
+    ({"order_no": "X1", "channel": "taobao", "warehouse": "JX", "customer": "bob",
+      "lines": [{"sku": "A", "qty": 1, "role": "main", "barcodes": ["1"]}]}, "invalid_field"),
+])
+def test_invalid_orders_are_refused_with_a_code(api, body, code):
+    response = api.post("/api/v1/orders", body)
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["code"] == code
+
+
+def test_unknown_things_are_404(api):
+    assert api.get("/api/v1/orders/NOPE").get_json()["code"] == "unknown_order"
+    assert api.get("/api/v1/waves/NOPE").status_code == 404
+    assert api.post("/api/v1/waves", {"wave_no": "W", "order_nos": ["NOPE"]}).get_json()["code"] == "unknown_orders"
+    assert api.post("/api/v1/scans/nope/override", {"reason_code": "other"}, role="supervisor").status_code == 404
+    assert api.get("/api/v1/nothing-here").get_json()["code"] == "not_found"
