@@ -13,7 +13,7 @@ MAX_CODE_CHARS = 512          # longer input is a scanner fault, not a barcode
 STORED_RAW_CHARS = 256        # what is kept of the raw input of an unreadable scan
 GS = "\x1d"                   # GS1 FNC1 separator inside element strings
 _AIM = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
-_WAYBILL = re.compile(r"^(?:[A-Z]{2,4}\d{9,16}|\d{12,15})$")
+_WAYBILL = re.compile(r"^[A-Z]{2,4}\d{9,16}$")
 # Client clocks within this distance of the server's are trusted for the timeline.
 CLIENT_CLOCK_WINDOW = dt.timedelta(hours=24)
 
@@ -66,7 +66,10 @@ def storable(raw: object) -> str:
 
 
 def looks_like_waybill(code: str) -> bool:
-    """Carrier waybill numbers: 2-4 capital letters then digits (SF…, YT…, JD…), or 12-15 digits."""
+    """Carrier waybill numbers: 2-4 capital letters then 9-16 digits (SF…, YT…, JD…).
+
+    Bare digit runs are left out on purpose: they collide with EAN-13 product codes.
+    """
     return bool(_WAYBILL.match(code))
 
 

@@ -272,7 +272,7 @@ def test_scan_falls_back_to_http_with_the_same_scan_id(handheld: Any, live_serve
     expect(page.locator("#station")).to_have_value("P03")
     expect(page.locator("#order-no")).to_have_text(order_no)   # the session, restored
     Scanner(page).scan(item["barcodes"][0], "accepted")
-    expect(page.locator(f'#kit li[data-sku="{item['sku']}"]')).to_have_attribute("data-scanned", "1")
+    expect(kit_line(page, item["sku"])).to_have_attribute("data-scanned", "1")
     scans = live_server.get(f"/api/v1/orders/{order_no}")["scans"]
     assert [scan["verdict"]["code"] for scan in scans if scan["code"] == item["barcodes"][0]] == ["accepted"]
     page.close()

@@ -1,0 +1,90 @@
+"""Roles on every route, role checks before body validation, sessions with CSRF, throttling."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import ROLES
+
+ROUTE_ROLES = {
+    ("POST", "/api/v1/orders"): {"integration"},
+    ("GET", "/api/v1/orders/X"): {"packer", "qc", "supervisor", "integration"},
+    ("POST", "/api/v1/waves"): {"integration", "supervisor"},
+    ("GET", "/api/v1/waves/X"): {"packer", "qc", "supervisor", "integration"},
+    ("POST", "/api/v1/scans"): {"packer", "device"},
+    ("POST", "/api/v1/scans/X/override"): {"supervisor"},
+    ("GET", "/api/v1/stations/P01/session"): {"packer", "device", "supervisor"},
+    ("GET", "/api/v1/pack-sessions"): {"supervisor"},
+    ("POST", "/api/v1/pack-sessions/1/release"): {"supervisor"},
+}
+
+
+@pytest.mark.parametrize("method, path", sorted(ROUTE_ROLES))
+def test_roles_are_checked_before_the_body_is_read(api, method, path):
+    allowed = ROUTE_ROLES[(method, path)]
+    for role in (None, *ROLES):
+        headers = {"Authorization": f"Bearer {api.tokens[role]}"} if role else {}
+        response = api.client.open(path, method=method, data=b"garbage", headers=headers,
+                                   content_type="application/json")
+        if role is None:
+            assert response.status_code == 401, (role, response.get_json())
+        elif role not in allowed:
+            assert response.status_code == 403, (role, response.get_json())
+            assert response.get_json()["code"] == "forbidden"
+        else:
+            assert response.status_code not in (401, 403, 500), (role, response.get_json())
+
+
+def test_every_route_declares_its_roles(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        view = app.view_functions[rule.endpoint]
+        assert hasattr(view, "floor_roles"), f"{rule} has no role rule"
+
+
+def _login(client, username, password):
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or \
+        re.search(r'value="([^"]+)"[^>]*name="csrf_token"', page)
+    assert token, "login form has a CSRF field"
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf_token": token.group(1)})
+
+
+def test_session_login_then_api_writes_need_csrf(app, users, waved):
+    waved("TB001")
+    client = app.test_client()
+    assert client.get("/pack").status_code == 302
+    assert _login(client, "packer1", "correct horse").status_code == 302
+    page = client.get("/pack")
+    assert page.status_code == 200
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.get_data(as_text=True)).group(1)
+    body = {"scan_id": "c1", "station": "P01", "device_id": "PDA-W", "code": "SF1000000000001"}
+    refused = client.post("/api/v1/scans", json=body)
+    assert refused.status_code == 400 and refused.get_json()["code"] == "csrf_failed"
+    ok = client.post("/api/v1/scans", json=body, headers={"X-CSRFToken": csrf})
+    assert ok.status_code == 200 and ok.get_json()["code"] == "order_opened"
+
+
+def test_login_form_without_csrf_is_refused(app, users):
+    client = app.test_client()
+    response = client.post("/login", data={"username": "packer1", "password": "correct horse"})
+    assert response.status_code == 400 and client.get("/pack").status_code == 302
+
+
+def test_login_is_throttled_after_repeated_failures(app, users):
+    client = app.test_client()
+    for _ in range(5):
+        assert _login(client, "packer1", "wrong").status_code == 401
+    assert _login(client, "packer1", "correct horse").status_code == 429
+
+
+def test_passwords_are_stored_hashed(app, users):
+    from sqlalchemy import select
+    from floor.auth.models import User
+    from floor.db import standalone_session
+    with app.app_context(), standalone_session(app) as s:
+        stored = s.scalar(select(User.password_hash).where(User.username == "packer1"))
+    assert "correct horse" not in stored and stored.startswith(("scrypt:", "pbkdf2:"))
