@@ -1,0 +1,1 @@
+"""Devices on the floor: handhelds and scanners, last seen and last read."""

@@ -1,0 +1,1 @@
+"""Packing: orders, waves, frozen kit snapshots, pack sessions, micro-statuses."""
