@@ -6,7 +6,6 @@ import sys
 
 import click
 from flask import Flask
-from flask.cli import ScriptInfo
 
 ROLES = ("packer", "qc", "supervisor", "integration", "device")
 
@@ -101,5 +100,3 @@ def user_create(username: str, role: str, display_name: str) -> None:
         upsert_user(s, username, role, password, display_name)
     click.echo(f"user {username} ({role}) saved")
 
-
-__all__ = ["main", "ScriptInfo"]

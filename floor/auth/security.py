@@ -5,7 +5,6 @@ gets 401/403 whatever it sends; CSRF is checked after it for cookie-authenticate
 """
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
@@ -113,9 +112,3 @@ def actor() -> Principal:
     principal = current_principal()
     assert principal is not None, "actor() outside a guarded view"
     return principal
-
-
-def touch_token(token: str) -> None:
-    row = db_session().scalar(select(ApiToken).where(ApiToken.digest == token_digest(token)))
-    if row is not None:
-        row.last_used_at = dt.datetime.now(dt.timezone.utc)

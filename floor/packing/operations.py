@@ -75,20 +75,24 @@ def rooms_for(order: Order, station: str | None = None) -> list[str]:
 def set_status(s: Session, order: Order, status: str, actor: Actor, reason: str = "",
                at: dt.datetime | None = None) -> PendingEvent:
     """Move the order to `status`, recording a StatusEvent and a pushed `status` event."""
-    if order.status != status and not domain.can_transition(order.status, status):
+    if not domain.can_transition(order.status, status):
         raise DomainError("illegal_transition",
                           f"Order {order.order_no} cannot go from {order.status} to {status}.", 409)
-    at = at or utcnow()
     previous = order.status
     order.status = status
     order.updated_at = utcnow()
+    return _record_status(s, order, previous, actor, reason, at or utcnow())
+
+
+def _record_status(s: Session, order: Order, previous: str | None, actor: Actor, reason: str,
+                   at: dt.datetime) -> PendingEvent:
     event = record_event(s, "status", rooms_for(order, actor.station), {
-        "order_no": order.order_no, "channel": order.channel, "status": status, "from": previous,
-        "at": at.isoformat(), "by": actor.name, "role": actor.role, "device_id": actor.device_id,
-        "station": actor.station, "reason": reason,
+        "order_no": order.order_no, "channel": order.channel, "status": order.status,
+        "from": previous, "at": at.isoformat(), "by": actor.name, "role": actor.role,
+        "device_id": actor.device_id, "station": actor.station, "reason": reason,
         "wave_no": order.wave.wave_no if order.wave else None})
     s.add(StatusEvent(seq=event.payload["seq"], order_id=order.id, from_status=previous,
-                      status=status, at=at, by=actor.name, role=actor.role,
+                      status=order.status, at=at, by=actor.name, role=actor.role,
                       device_id=actor.device_id, station=actor.station, reason=reason))
     return event
 
@@ -165,13 +169,7 @@ def upsert_order(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Order,
         if waybill_no:
             _bind_waybill(s, order, waybill_no)
         _remember_barcodes(s, kit)
-        events.append(record_event(s, "status", rooms_for(order), {
-            "order_no": order.order_no, "channel": channel, "status": domain.RECEIVED,
-            "from": None, "at": utcnow().isoformat(), "by": actor.name, "role": actor.role,
-            "device_id": None, "station": None, "reason": "received from OMS", "wave_no": None}))
-        s.add(StatusEvent(seq=events[-1].payload["seq"], order_id=order.id, from_status=None,
-                          status=domain.RECEIVED, by=actor.name, role=actor.role,
-                          reason="received from OMS"))
+        events.append(_record_status(s, order, None, actor, "received from OMS", utcnow()))
         return order, True, events
     if order.warehouse.code != warehouse_code:
         raise DomainError("warehouse_mismatch",

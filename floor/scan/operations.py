@@ -18,8 +18,7 @@ from floor.eventlog import PendingEvent, record_event
 from floor.packing import domain
 from floor.packing import operations as packing
 from floor.packing.domain import Actor, Decision, DomainError
-from floor.packing.models import (Order, PackCursor, PackSession, SkuBarcode, SnapshotSku, Sku,
-                                  Wave)
+from floor.packing.models import (Order, PackCursor, PackSession, SkuBarcode, SnapshotSku, Wave)
 from floor.scan import domain as scan_domain
 from floor.scan.models import ScanEvent
 
