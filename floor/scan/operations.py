@@ -24,6 +24,7 @@ from floor.scan.models import ScanEvent
 
 Render = Callable[[str, dict[str, Any]], str]
 MAX_ID = 64
+MAX_STATION = 32
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,12 @@ def parse_scan_request(data: Any) -> ScanRequest:
     """Validate the envelope; the code itself is judged by the normaliser, not refused here."""
     if not isinstance(data, dict):
         raise DomainError("invalid_payload", "A scan is a JSON object.")
-    for name in ("scan_id", "station", "device_id"):
+    for name, max_len in (("scan_id", MAX_ID), ("station", MAX_STATION), ("device_id", MAX_ID)):
         value = data.get(name)
         if not isinstance(value, str) or not value.strip():
             raise DomainError("missing_field", f"Missing field: {name}.", fields=[name])
-        if len(value) > MAX_ID or any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise DomainError("invalid_field", f"Field '{name}' must be 1–{MAX_ID} printable characters.",
+        if len(value) > max_len or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise DomainError("invalid_field", f"Field '{name}' must be 1–{max_len} printable characters.",
                               field=name)
     if "code" not in data or data["code"] is None:
         raise DomainError("missing_field", "Missing field: code.", fields=["code"])
@@ -180,7 +181,7 @@ def record_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: int,
     }
     s.add(ScanEvent(
         scan_id=req.scan_id, station=req.station, device_id=req.device_id, by=actor.name,
-        role=actor.role, raw=req.code if norm.readable else scan_domain.storable(req.code),
+        role=actor.role, raw=_as_received(req.code, norm.readable),
         code=norm.text, symbology_id=norm.symbology_id, at=at, received_at=now, ok=decision.ok,
         verdict=decision.code, message=message, order_id=order.id if order is not None else None,
         session_id=session_row.id if session_row is not None else None, line_no=decision.line_no,
@@ -195,6 +196,13 @@ def record_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: int,
             "by": actor.name, "at": at.isoformat(), "raw": scan_domain.storable(req.code)}))
     s.flush()
     return ScanResult(response, events)
+
+
+def _as_received(raw: Any, readable: bool) -> str:
+    """The code as the scanner sent it; escaped where a database could not store it (NUL)."""
+    if readable and isinstance(raw, str) and "\x00" not in raw:
+        return raw
+    return scan_domain.storable(raw)
 
 
 def _open(s: Session, order: Order, station: Any, device_id: str, cursor: PackCursor | None,

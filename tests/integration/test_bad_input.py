@@ -21,6 +21,7 @@ def _post_raw(api, data: bytes, role: str = "packer", path: str = "/api/v1/scans
     (b'{"scan_id": "a", "station": "P\\u0000", "device_id": "D", "code": "x"}', "invalid_field"),
     (b'{"scan_id": "' + b"a" * 65 + b'", "station": "P01", "device_id": "D", "code": "x"}', "invalid_field"),
     (b'{"scan_id": "a", "station": "P01", "device_id": "D"}', "missing_field"),
+    (b'{"scan_id": "a", "station": "' + b"P" * 33 + b'", "device_id": "D", "code": "x"}', "invalid_field"),
 ])
 def test_malformed_scan_requests_get_400_with_a_code(api, data, code):
     response = _post_raw(api, data)
@@ -58,6 +59,10 @@ def test_scanner_suffixes_and_aim_prefixes_are_normalised(api, waved):
     waved("TB001")
     api.scan(WAYBILL)
     assert api.scan("]E06901234567892\r\n")["code"] == "accepted"
+    assert api.scan("6901234567908\x00")["code"] == "accepted"    # a trailing NUL from a serial line
+    scans = api.get("/api/v1/orders/TB001").get_json()["scans"]
+    assert scans[1]["code"] == "]E06901234567892\r\n"            # kept as received
+    assert scans[2]["code"] == "6901234567908\\x00"              # escaped: PostgreSQL stores no NUL
 
 
 def test_body_over_the_limit_is_413(api):
