@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) translations
 
 translations: $(STAMP)
-	@if [ -d floor/translations ]; then $(BIN)/pybabel compile -q -d floor/translations; fi
+	@if [ -d floor/translations ]; then $(BIN)/pybabel compile --use-fuzzy -d floor/translations 2>&1 | grep -v "^compiling" || true; fi
 
 # Browser tests need Debian's chromium; image decoding needs libzbar. Installed when missing
 # and we are root (as on CI); otherwise the tests that need them say so and skip.
