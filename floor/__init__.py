@@ -37,5 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     socketio.init_app(app, message_queue=app.config["MESSAGE_QUEUE"], async_mode="threading",
                       cors_allowed_origins=app.config.get("CORS_ALLOWED_ORIGINS"))
     register_error_handlers(app)
+    from floor.live.pump import EventPump
+    app.extensions["floor.pump"] = EventPump(app, socketio)  # its thread starts on first use
     blueprints.register(app, socketio)
     return app

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, select, update
+from sqlalchemy import String, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from floor.db import Base, utcnow
@@ -57,9 +57,3 @@ def record_event(session: Session, type_: str, rooms: list[str], payload: dict[s
     body = {"seq": seq, **payload}
     session.add(EventLogEntry(seq=seq, type=type_, rooms=rooms, payload=body, at=at or utcnow()))
     return PendingEvent(type_, rooms, body)
-
-
-def events_after(session: Session, room: str, after_seq: int, limit: int = 1000) -> list[EventLogEntry]:
-    rows = session.scalars(select(EventLogEntry).where(EventLogEntry.seq > after_seq)
-                           .order_by(EventLogEntry.seq).limit(limit * 10)).all()
-    return [row for row in rows if room in row.rooms][:limit]

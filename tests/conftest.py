@@ -72,6 +72,7 @@ def app(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     app = create_app({"DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path),
                       "SECRET_KEY": "test-secret", "TESTING": True, "SCAN_DEBOUNCE_MS": 500})
     yield app
+    app.extensions["floor.pump"].stop()
     get_db(app).engine.dispose()
 
 

@@ -6,13 +6,11 @@ import logging
 import re
 from typing import Any
 
-from flask import request
-from flask_socketio import Namespace, emit, join_room
+from flask import current_app, request
+from flask_socketio import Namespace
 
 from floor.auth.security import Principal, principal_from_session, principal_from_token
-from floor.db import db_session
 from floor.errors import ApiError
-from floor.eventlog import events_after
 from floor.scan import messages
 from floor.scan.views import SCAN_ROLES, submit_scan
 
@@ -39,6 +37,7 @@ class FloorNamespace(Namespace):
 
     def on_disconnect(self, reason: Any = None) -> None:
         self.principals.pop(request.sid, None)  # type: ignore[attr-defined]
+        current_app.extensions["floor.pump"].forget(request.sid)  # type: ignore[attr-defined]
 
     def _principal(self) -> Principal | None:
         return self.principals.get(request.sid)  # type: ignore[attr-defined]
@@ -57,21 +56,20 @@ class FloorNamespace(Namespace):
                     "message": "The scan was not recorded; send it again."}
 
     def on_subscribe(self, data: Any = None) -> dict[str, Any]:
+        """{"room": "...", "after_seq": N} or {"rooms": [...], "after_seq": N}: the missed events
+        of those rooms with seq > N first, then live ones, in order and each once."""
         principal = self._principal()
         if principal is None or principal.role not in SUBSCRIBE_ROLES:
             return {"ok": False, "code": "forbidden", "message": "Your role may not subscribe."}
-        room = data.get("room") if isinstance(data, dict) else None
-        after = data.get("after_seq", 0) if isinstance(data, dict) else 0
-        if not isinstance(room, str) or not ROOM.match(room):
+        if not isinstance(data, dict):
+            return {"ok": False, "code": "invalid_payload", "message": "subscribe takes an object."}
+        rooms = data.get("rooms") if "rooms" in data else [data.get("room")]
+        after = data.get("after_seq", 0)
+        if (not isinstance(rooms, list) or not 0 < len(rooms) <= 20
+                or not all(isinstance(r, str) and ROOM.match(r) for r in rooms)):
             return {"ok": False, "code": "invalid_room",
                     "message": "room is warehouse:<code>, wave:<no>, order:<no> or station:<id>."}
         if isinstance(after, bool) or not isinstance(after, int) or after < 0:
             return {"ok": False, "code": "invalid_field", "message": "after_seq is a whole number."}
-        # Join first, then catch up: an event committed in between is sent twice at worst, and
-        # clients drop any seq they have already seen.
-        join_room(room)
-        last = after
-        for entry in events_after(db_session(), room, after):
-            emit(entry.type, entry.payload)
-            last = entry.seq
-        return {"ok": True, "room": room, "last_seq": last}
+        pump = current_app.extensions["floor.pump"]
+        return pump.subscribe(request.sid, rooms, after)  # type: ignore[attr-defined]

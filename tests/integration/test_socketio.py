@@ -1,6 +1,7 @@
 """The /floor namespace through Flask-SocketIO's test client, against a real database."""
 from __future__ import annotations
 
+import time
 import uuid
 
 from floor.extensions import socketio
@@ -16,6 +17,21 @@ def _client(app, token=None, **kw):
 def _scan(client, code, scan_id=None, device="PDA-S1"):
     return client.emit("scan", {"scan_id": scan_id or uuid.uuid4().hex, "station": "P01",
                                 "device_id": device, "code": code}, namespace="/floor", callback=True)
+
+
+def receive_until(client, done, timeout=5.0):
+    """Events are pushed by the pump thread after commit: collect until `done(events)`."""
+    got, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got += client.get_received("/floor")
+        if done(got):
+            break
+        time.sleep(0.02)
+    return got
+
+
+def names_of(events):
+    return [e["name"] for e in events]
 
 
 def test_unauthenticated_connections_are_refused(app, tokens):
@@ -56,8 +72,8 @@ def test_station_room_receives_rejections_and_status_with_seq(app, tokens, waved
     packer = _client(app, tokens["packer"])
     _scan(packer, WAYBILL)
     _scan(packer, GIFTBOX)
-    received = board.get_received("/floor")
-    names = [r["name"] for r in received]
+    received = receive_until(board, lambda got: "scan_rejected" in names_of(got))
+    names = names_of(received)
     assert "status" in names and "scan_rejected" in names
     rejected = next(r["args"][0] for r in received if r["name"] == "scan_rejected")
     assert rejected["code"] == "giftbox_incomplete" and rejected["order_no"] == "TB001"
@@ -72,11 +88,16 @@ def test_subscribe_catches_up_after_seq(app, tokens, waved):
     late = _client(app, tokens["supervisor"])
     ack = late.emit("subscribe", {"room": "order:TB001", "after_seq": 0}, namespace="/floor",
                     callback=True)
-    statuses = [r["args"][0]["status"] for r in late.get_received("/floor") if r["name"] == "status"]
+    got = receive_until(late, lambda got: len(got) >= 3)
+    statuses = [r["args"][0]["status"] for r in got if r["name"] == "status"]
     assert statuses == ["received", "wave_assigned", "packing"]
     again = _client(app, tokens["supervisor"])
     again.emit("subscribe", {"room": "order:TB001", "after_seq": ack["last_seq"] - 1},
                namespace="/floor", callback=True)
     assert [r["args"][0]["status"] for r in again.get_received("/floor")] == ["packing"]
+    _scan(packer, "6901234567892")
+    _scan(packer, "6901234567915")          # refused: the samples are missing
+    live = receive_until(again, lambda got: "scan_rejected" in names_of(got))
+    assert names_of(live) == ["scan_rejected"]
     bad = again.emit("subscribe", {"room": "everything"}, namespace="/floor", callback=True)
     assert bad["code"] == "invalid_room"
