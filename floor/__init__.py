@@ -38,6 +38,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                       cors_allowed_origins=app.config.get("CORS_ALLOWED_ORIGINS"))
     register_error_handlers(app)
     from floor.live.pump import EventPump
-    app.extensions["floor.pump"] = EventPump(app, socketio)  # its thread starts on first use
+    from floor.live.scheduler import AlertScheduler
+    # Background threads start on first use, never here.
+    app.extensions["floor.pump"] = EventPump(app, socketio)
+    app.extensions["floor.alerts"] = AlertScheduler(app, app.config["ALERT_INTERVAL_S"])
     blueprints.register(app, socketio)
     return app

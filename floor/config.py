@@ -56,6 +56,7 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         "BABEL_DEFAULT_LOCALE": "zh",
         "LOGIN_MAX_FAILURES": 5,
         "LOGIN_LOCKOUT_S": 300,
+        "ALERT_INTERVAL_S": float(env.get("FLOOR_ALERT_INTERVAL_S", 30)),
         "BENCH_ENDPOINTS": env.get("FLOOR_BENCH_ENDPOINTS") == "1",
     }
     config.update(overrides)

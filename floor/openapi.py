@@ -130,6 +130,49 @@ def openapi_document() -> dict[str, Any]:
             {"type": "object", "required": ["reason"], "properties": {"reason": STR}},
             params=[{"name": "session_id", "in": "path", "required": True,
                      "schema": {"type": "integer"}}], errors=(400, 401, 403, 404))},
+        "/api/v1/orders/{order_no}/events": {"post": _op(
+            "Move an order on: an event from the OMS, a carrier or a screen (hold, release, "
+            "exception and cancel need a reason and a supervisor or integration)",
+            ["integration", "supervisor"], {"200": _resp("The order's new status and its seq", OBJ)},
+            {"type": "object", "properties": {
+                "event": {"type": "string", "enum": [
+                    "picking_started", "picked", "labelling_started", "label_printed",
+                    "staged_for_loading", "loading_started", "loaded", "carrier_pickup",
+                    "hold", "exception", "cancel", "release"]},
+                "status": STR, "reason": STR, "at": {"type": "string", "format": "date-time"},
+                "station": STR, "device_id": STR}},
+            params=[_path("order_no", "Order number"), _query("channel", "Sales channel")],
+            errors=(400, 401, 403, 404, 409), tag="live")},
+        "/api/v1/alerts": {"get": _op(
+            "Open alerts (all=1: cleared ones too)", ["supervisor", "integration"],
+            {"200": _resp("Alerts", OBJ)},
+            params=[_query("warehouse", "Warehouse code"), _query("all", "1 to include cleared")],
+            errors=(401, 403), tag="live")},
+        "/api/v1/alerts/{alert_id}/ack": {"post": _op(
+            "Acknowledge an alert (recorded)", ["supervisor"], {"200": _resp("The alert", OBJ)},
+            {"type": "object", "properties": {"note": STR}},
+            params=[{"name": "alert_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            errors=(400, 401, 403, 404, 409), tag="live")},
+        "/api/v1/board": {"get": _op(
+            "Everything the supervisor board shows, with the last_seq to subscribe after",
+            ["supervisor"], {"200": _resp("Board snapshot", OBJ)},
+            params=[_query("warehouse", "Warehouse code (default: the first)")],
+            errors=(401, 403, 404), tag="live")},
+        "/api/v1/warehouses/{code}/settings": {"put": _op(
+            "Per-warehouse rules: status flow, SLAs, carrier cut-off, alert thresholds",
+            ["supervisor", "integration"], {"200": _resp("The merged settings", OBJ)},
+            {"type": "object", "properties": {
+                "slas": {"type": "object", "additionalProperties": {
+                    "type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}},
+                "cutoff": STR, "tracking_alert_minutes": {"type": "integer"},
+                "device_silent_minutes": {"type": "integer"},
+                "error_rate_threshold": {"type": "number"},
+                "error_rate_min_scans": {"type": "integer"},
+                "error_rate_window_minutes": {"type": "integer"},
+                "utc_offset_minutes": {"type": "integer"},
+                "flow": {"type": "array", "items": STR},
+                "optional_steps": {"type": "array", "items": STR}}},
+            params=[_path("code", "Warehouse code")], errors=(400, 401, 403), tag="live")},
     }
     return {
         "openapi": "3.1.0",

@@ -70,7 +70,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 @pytest.fixture
 def app(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     app = create_app({"DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path),
-                      "SECRET_KEY": "test-secret", "TESTING": True, "SCAN_DEBOUNCE_MS": 500})
+                      "SECRET_KEY": "test-secret", "TESTING": True, "SCAN_DEBOUNCE_MS": 500,
+                      "ALERT_INTERVAL_S": 0})
     yield app
     app.extensions["floor.pump"].stop()
     get_db(app).engine.dispose()

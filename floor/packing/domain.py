@@ -138,24 +138,55 @@ ON_HOLD, EXCEPTION, CANCELLED = "on_hold", "exception", "cancelled"
 
 FLOW = (RECEIVED, WAVE_ASSIGNED, PICKING, PICKED, PACKING, PACKED, LABELLING, LABELLED,
         AWAITING_LOADING, LOADING, LOADED, HANDED_OVER)
-# Picking is not scanned by every warehouse, so a waved order may go straight to packing.
-_SKIPPABLE = {(WAVE_ASSIGNED, PACKING), (PICKING, PACKING)}
+SIDE_STATES = (ON_HOLD, EXCEPTION, CANCELLED)
+STATUSES = FLOW + SIDE_STATES
+# Steps not every warehouse scans: a forward move may skip these, and only these.
+OPTIONAL_STEPS = frozenset({PICKING, PICKED, LABELLING, AWAITING_LOADING, LOADING})
 PACKED_OR_LATER = frozenset(FLOW[FLOW.index(PACKED):])
 BEFORE_PACKING = frozenset({RECEIVED, WAVE_ASSIGNED, PICKING, PICKED})
 
 
+@dataclass(frozen=True)
+class StatusMachine:
+    """A warehouse's micro-status flow. The default is the contract's; a warehouse may drop
+    optional steps from its flow or make more steps optional."""
+    flow: tuple[str, ...] = FLOW
+    optional: frozenset[str] = OPTIONAL_STEPS
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any] | None) -> "StatusMachine":
+        settings = settings or {}
+        flow = tuple(s for s in settings.get("flow", FLOW) if s in FLOW) or FLOW
+        for required in (RECEIVED, WAVE_ASSIGNED, PACKING, PACKED, HANDED_OVER):
+            if required not in flow:
+                flow = FLOW
+                break
+        optional = frozenset(s for s in settings.get("optional_steps", OPTIONAL_STEPS) if s in FLOW)
+        return cls(flow, optional - {RECEIVED, WAVE_ASSIGNED, PACKING, PACKED, HANDED_OVER})
+
+    def can_transition(self, current: str, target: str) -> bool:
+        if current == target:
+            return False
+        if target in (ON_HOLD, EXCEPTION):
+            return current not in (CANCELLED, HANDED_OVER, ON_HOLD if target == ON_HOLD else EXCEPTION)
+        if target == CANCELLED:
+            return current not in (CANCELLED, HANDED_OVER) and current not in PACKED_OR_LATER - {PACKED}
+        if current in (ON_HOLD, EXCEPTION):
+            # Back into the flow, but never straight to packed or beyond: packing proves that.
+            return target in self.flow and target not in PACKED_OR_LATER
+        if current not in self.flow or target not in self.flow:
+            return False
+        i, j = self.flow.index(current), self.flow.index(target)
+        if j <= i:
+            return False
+        return all(step in self.optional for step in self.flow[i + 1:j])
+
+
+DEFAULT_MACHINE = StatusMachine()
+
+
 def can_transition(current: str, target: str) -> bool:
-    if current == target:
-        return False
-    if target in (ON_HOLD, EXCEPTION, CANCELLED):
-        return current not in (CANCELLED, HANDED_OVER)
-    if current in (ON_HOLD, EXCEPTION):
-        return target in FLOW and target not in PACKED_OR_LATER
-    if current not in FLOW or target not in FLOW:
-        return False
-    if (current, target) in _SKIPPABLE:
-        return True
-    return FLOW.index(target) == FLOW.index(current) + 1
+    return DEFAULT_MACHINE.can_transition(current, target)
 
 
 # --- the pack session and the verdict of one scan --------------------------------------------
@@ -210,6 +241,7 @@ class ScanFacts:
     catalog_sku: str | None = None               # the SKU this code is known as, anywhere
     other_orders: tuple[tuple[str, str | None], ...] = ()  # (order_no, wave_no) holding that SKU
     waybill_candidate: bool = False              # looks like a waybill and is bound to no order
+    open_order_status: str | None = None         # status of the order open at the device
 
 
 @dataclass(frozen=True)
@@ -235,6 +267,9 @@ def decide_scan(facts: ScanFacts) -> Decision:
         if facts.catalog_sku is not None:
             return Decision(False, "waybill_required", {"sku": facts.catalog_sku})
         return Decision(False, "unknown_code", {"code": facts.code})
+    if facts.open_order_status in (ON_HOLD, EXCEPTION, CANCELLED):
+        return Decision(False, "order_blocked", {"order_no": state.order_no,
+                                                 "status": facts.open_order_status})
     line = state.kit.line_for_code(facts.code)
     if line is not None:
         return _decide_item(state, line)

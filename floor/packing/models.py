@@ -15,12 +15,15 @@ class Warehouse(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
+    # Per-warehouse rules: status flow, SLAs, carrier cut-off (see floor.live.domain).
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
 
 
 class Station(Base):
     __tablename__ = "stations"
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="pack", server_default="pack")  # pack | dock
     warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouses.id"))
     warehouse: Mapped[Warehouse | None] = relationship()
 

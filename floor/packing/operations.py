@@ -73,9 +73,11 @@ def rooms_for(order: Order, station: str | None = None) -> list[str]:
 # --- micro-status ---------------------------------------------------------------------------
 
 def set_status(s: Session, order: Order, status: str, actor: Actor, reason: str = "",
-               at: dt.datetime | None = None) -> PendingEvent:
+               at: dt.datetime | None = None,
+               machine: domain.StatusMachine | None = None) -> PendingEvent:
     """Move the order to `status`, recording a StatusEvent and a pushed `status` event."""
-    if not domain.can_transition(order.status, status):
+    machine = machine or domain.StatusMachine.from_settings(order.warehouse.settings)
+    if not machine.can_transition(order.status, status):
         raise DomainError("illegal_transition",
                           f"Order {order.order_no} cannot go from {order.status} to {status}.", 409)
     previous = order.status
@@ -195,10 +197,12 @@ def upsert_order(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Order,
     return order, False, events
 
 
-def find_order(s: Session, order_no: str, channel: str | None = None) -> Order:
+def find_order(s: Session, order_no: str, channel: str | None = None, lock: bool = False) -> Order:
     query = select(Order).where(Order.order_no == order_no)
     if channel:
         query = query.where(Order.channel == channel)
+    if lock:
+        query = query.with_for_update()
     rows = s.scalars(query.limit(2)).all()
     if not rows:
         raise DomainError("unknown_order", f"No order {order_no}.", 404)

@@ -143,7 +143,8 @@ def record_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: int,
         facts = domain.ScanFacts(
             code=norm.text, state=state, order=ref, catalog_sku=catalog_sku, other_orders=other,
             waybill_candidate=(ref is None and catalog_sku is None
-                               and scan_domain.looks_like_waybill(norm.text)))
+                               and scan_domain.looks_like_waybill(norm.text)),
+            open_order_status=session_row.order.status if session_row is not None else None)
         decision = domain.decide_scan(facts)
     if norm.readable:
         device.last_code, device.last_code_at = norm.text, now

@@ -1,0 +1,157 @@
+"""Entry points of the live floor: order events, alerts, the board and the timeline page."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+from sqlalchemy import select
+
+from floor.api import actor_of, run
+from floor.auth.security import actor, requires
+from floor.db import db_session, utcnow
+from floor.errors import ApiError, json_body
+from floor.live import domain as live
+from floor.live import operations
+from floor.packing import operations as packing
+from floor.packing.domain import DomainError
+from floor.packing.models import Warehouse
+from floor.publish import publish
+
+bp = Blueprint("live", __name__)
+
+
+@bp.before_app_request
+def _start_background_work() -> None:
+    current_app.extensions["floor.alerts"].ensure_started()
+
+
+def _warehouse_arg() -> str:
+    code = request.args.get("warehouse")
+    if code:
+        if len(code) > 32:
+            raise ApiError("invalid_field", "warehouse is at most 32 characters.", field="warehouse")
+        return code
+    first = db_session().scalar(select(Warehouse.code).order_by(Warehouse.id).limit(1))
+    if first is None:
+        raise ApiError("unknown_warehouse", "No warehouse yet.", 404)
+    return first
+
+
+@bp.post("/api/v1/orders/<order_no>/events")
+@requires("integration", "supervisor")
+def order_event(order_no: str):  # type: ignore[no-untyped-def]
+    data = json_body()
+    principal = actor()
+    channel = request.args.get("channel")
+
+    def op(s):  # type: ignore[no-untyped-def]
+        order, events = operations.apply_order_event(
+            s, order_no, channel, data,
+            actor_of(principal, data.get("device_id") if isinstance(data.get("device_id"), str) else None,
+                     data.get("station") if isinstance(data.get("station"), str) else None))
+        return {"order_no": order.order_no, "status": order.status,
+                "seq": events[0].payload["seq"]}, events
+
+    body, events = run(op)
+    publish(events)
+    return jsonify(body)
+
+
+@bp.get("/api/v1/alerts")
+@requires("supervisor", "integration")
+def alerts():  # type: ignore[no-untyped-def]
+    include_cleared = request.args.get("all") in ("1", "true")
+    return jsonify({"alerts": operations.list_alerts(db_session(), request.args.get("warehouse"),
+                                                     include_cleared)})
+
+
+@bp.post("/api/v1/alerts/<int:alert_id>/ack")
+@requires("supervisor")
+def ack_alert(alert_id: int):  # type: ignore[no-untyped-def]
+    data = json_body() if request.data else {}
+    principal = actor()
+    note = packing.clean_text(data, "note", 500, required=False) if data.get("note") else ""
+    body, events = run(lambda s: operations.ack_alert(s, alert_id, actor_of(principal), note or ""))
+    publish(events)
+    return jsonify(body)
+
+
+@bp.get("/api/v1/board")
+@requires("supervisor")
+def board_data():  # type: ignore[no-untyped-def]
+    try:
+        return jsonify(operations.board_snapshot(db_session(), _warehouse_arg(), utcnow()))
+    except DomainError as exc:
+        raise ApiError(exc.code, exc.message, exc.status) from None
+
+
+@bp.put("/api/v1/warehouses/<code>/settings")
+@requires("supervisor", "integration")
+def warehouse_settings(code: str):  # type: ignore[no-untyped-def]
+    data = json_body()
+    settings = _validated_settings(data)
+
+    def op(s):  # type: ignore[no-untyped-def]
+        warehouse = packing.warehouse_by_code(s, packing.clean_text({"code": code}, "code", 32) or code)
+        warehouse.settings = {**(warehouse.settings or {}), **settings}
+        return dict(warehouse.settings)
+
+    return jsonify({"warehouse": code, "settings": run(op)})
+
+
+def _validated_settings(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    slas = data.get("slas")
+    if slas is not None:
+        if not isinstance(slas, dict) or not all(
+                k in live.DEFAULT_SLAS and isinstance(v, list) and len(v) == 2
+                and all(isinstance(x, int) and 0 < x < 100_000 for x in v) and v[0] < v[1]
+                for k, v in slas.items()):
+            raise ApiError("invalid_field", "slas maps a status to [yellow_minutes, red_minutes].", field="slas")
+        out["slas"] = slas
+    cutoff = data.get("cutoff")
+    if cutoff is not None:
+        if not (isinstance(cutoff, str) and len(cutoff) == 5 and cutoff[2] == ":"
+                and cutoff[:2].isdigit() and cutoff[3:].isdigit()
+                and int(cutoff[:2]) < 24 and int(cutoff[3:]) < 60):
+            raise ApiError("invalid_field", "cutoff is HH:MM.", field="cutoff")
+        out["cutoff"] = cutoff
+    for name in ("tracking_alert_minutes", "device_silent_minutes", "error_rate_min_scans",
+                 "error_rate_window_minutes", "utc_offset_minutes"):
+        value = data.get(name)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int) or not -1440 <= value <= 100_000:
+                raise ApiError("invalid_field", f"{name} is a whole number.", field=name)
+            out[name] = value
+    rate = data.get("error_rate_threshold")
+    if rate is not None:
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
+            raise ApiError("invalid_field", "error_rate_threshold is between 0 and 1.",
+                           field="error_rate_threshold")
+        out["error_rate_threshold"] = rate
+    for name in ("flow", "optional_steps"):
+        value = data.get(name)
+        if value is not None:
+            if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+                raise ApiError("invalid_field", f"{name} is a list of statuses.", field=name)
+            out[name] = value
+    if not out:
+        raise ApiError("missing_field", "No known setting given.")
+    return out
+
+
+@bp.get("/board")
+@requires("supervisor")
+def board_page():  # type: ignore[no-untyped-def]
+    return render_template("board.html", warehouse=_warehouse_arg())
+
+
+@bp.get("/orders/<order_no>")
+@requires("supervisor", "qc")
+def timeline_page(order_no: str):  # type: ignore[no-untyped-def]
+    s = db_session()
+    try:
+        order = packing.find_order(s, order_no, request.args.get("channel"))
+    except DomainError as exc:
+        raise ApiError(exc.code, exc.message, exc.status) from None
+    return render_template("timeline.html", order=packing.order_detail(s, order))
