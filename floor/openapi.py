@@ -121,6 +121,12 @@ def openapi_document() -> dict[str, Any]:
             ["packer", "device", "supervisor"], {"200": _resp("Session or nulls", OBJ)},
             params=[_path("station", "Station id"), _query("device_id", "Device id", True)],
             errors=(400, 401, 403))},
+        "/api/v1/stations/{station}": {"put": _op(
+            "Create or change a station: kind pack (the pack session) or dock (a waybill scan "
+            "loads the parcel)", ["supervisor", "integration"], {"200": _resp("The station", OBJ)},
+            {"type": "object", "properties": {"kind": {"type": "string", "enum": ["pack", "dock"]},
+                                              "warehouse": STR}},
+            params=[_path("station", "Station id")], errors=(400, 401, 403))},
         "/api/v1/pack-sessions": {"get": _op(
             "Every open pack session", ["supervisor"], {"200": _resp("Open sessions", OBJ)},
             errors=(401, 403))},

@@ -34,10 +34,6 @@ EVENT_TARGETS = {
 SUPERVISOR_ONLY = frozenset({"hold", "exception", "cancel", "release"})
 
 
-def machine_for(order: Order) -> domain.StatusMachine:
-    return domain.StatusMachine.from_settings(order.warehouse.settings)
-
-
 def _resume_target(s: Session, order: Order) -> str:
     """Where an order on hold (or in exception) goes back to: the status it left for it."""
     row = s.scalar(select(StatusEvent).where(StatusEvent.order_id == order.id,
@@ -80,7 +76,7 @@ def apply_order_event(s: Session, order_no: str, channel: str | None, data: dict
         raise DomainError("packed_by_scan_only",
                           "Only a complete pack session makes an order packed.", 409)
     events = [packing.set_status(s, order, target, actor, reason or (name or f"set {target}"), at,
-                                 machine_for(order))]
+                                 packing.machine_for(order))]
     if target == domain.CANCELLED:
         events += _close_open_sessions(s, order, actor, reason)
     return order, events

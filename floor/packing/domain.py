@@ -287,6 +287,20 @@ def decide_scan(facts: ScanFacts) -> Decision:
     return Decision(False, "wrong_item", {"sku": facts.catalog_sku, "order_no": state.order_no})
 
 
+def decide_dock_scan(order: OrderRef | None, code: str, can_load: bool) -> Decision:
+    """A waybill scanned at a dock station loads the parcel onto the truck."""
+    if order is None:
+        return Decision(False, "unknown_code", {"code": code})
+    params = {"order_no": order.order_no, "status": order.status, "wave_no": order.wave_no}
+    if order.status in (LOADED, HANDED_OVER):
+        return Decision(False, "already_loaded", params)
+    if order.status in (ON_HOLD, EXCEPTION, CANCELLED):
+        return Decision(False, "order_blocked", params)
+    if not can_load:
+        return Decision(False, "not_ready_for_loading", params)
+    return Decision(True, "loaded", params, action="load")
+
+
 def _decide_open(order: OrderRef, state: PackState | None) -> Decision:
     params = {"order_no": order.order_no, "wave_no": order.wave_no}
     if order.status in PACKED_OR_LATER:

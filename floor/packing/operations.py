@@ -76,7 +76,7 @@ def set_status(s: Session, order: Order, status: str, actor: Actor, reason: str 
                at: dt.datetime | None = None,
                machine: domain.StatusMachine | None = None) -> PendingEvent:
     """Move the order to `status`, recording a StatusEvent and a pushed `status` event."""
-    machine = machine or domain.StatusMachine.from_settings(order.warehouse.settings)
+    machine = machine or machine_for(order)
     if not machine.can_transition(order.status, status):
         raise DomainError("illegal_transition",
                           f"Order {order.order_no} cannot go from {order.status} to {status}.", 409)
@@ -84,6 +84,10 @@ def set_status(s: Session, order: Order, status: str, actor: Actor, reason: str 
     order.status = status
     order.updated_at = utcnow()
     return _record_status(s, order, previous, actor, reason, at or utcnow())
+
+
+def machine_for(order: Order) -> domain.StatusMachine:
+    return domain.StatusMachine.from_settings(order.warehouse.settings)
 
 
 def _record_status(s: Session, order: Order, previous: str | None, actor: Actor, reason: str,
@@ -304,6 +308,21 @@ def complete_session(s: Session, session_row: PackSession, cursor: PackCursor | 
         cursor.session_id = None
         cursor.session = None
     return set_status(s, session_row.order, domain.PACKED, actor, reason, at)
+
+
+STATION_KINDS = ("pack", "dock")
+
+
+def configure_station(s: Session, code: str, data: dict[str, Any]) -> Station:
+    """Create or change a station: its kind (pack or dock) and warehouse."""
+    code = clean_text({"station": code}, "station", 32) or code
+    kind = data.get("kind", "pack")
+    if kind not in STATION_KINDS:
+        raise DomainError("invalid_field", f"kind must be one of {', '.join(STATION_KINDS)}.", field="kind")
+    warehouse_code = clean_text(data, "warehouse", 32, required=False)
+    station = station_by_code(s, code, warehouse_by_code(s, warehouse_code) if warehouse_code else None)
+    station.kind = kind
+    return station
 
 
 def session_view(s: Session, station_code: str, device_id: str) -> dict[str, Any]:

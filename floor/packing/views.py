@@ -97,6 +97,19 @@ def station_session(station: str):  # type: ignore[no-untyped-def]
     return jsonify(operations.session_view(db_session(), station, device_id))
 
 
+@bp.put("/stations/<station>")
+@requires("supervisor", "integration")
+def configure_station(station: str):  # type: ignore[no-untyped-def]
+    data = json_body()
+
+    def op(s):  # type: ignore[no-untyped-def]
+        row = operations.configure_station(s, station, data)
+        return {"station": row.code, "kind": row.kind,
+                "warehouse": row.warehouse.code if row.warehouse else None}
+
+    return jsonify(run(op))
+
+
 @bp.post("/scans/<scan_id>/override")
 @requires("supervisor")
 def override_scan(scan_id: str):  # type: ignore[no-untyped-def]

@@ -129,6 +129,11 @@ def record_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: int,
     elif scan_domain.is_duplicate_read(device.last_code, device.last_code_at, norm.text, now,
                                        debounce_ms):
         decision = Decision(False, "duplicate_read", {"code": norm.text})
+    elif station.kind == "dock":
+        target, ref = _order_named_by(s, norm.text, None, station.id, req.device_id)
+        can_load = target is not None and packing.machine_for(target).can_transition(
+            target.status, domain.LOADED)
+        decision = domain.decide_dock_scan(ref, norm.text, can_load)
     else:
         target, ref = _order_named_by(s, norm.text, session_row, station.id, req.device_id)
         other: tuple[tuple[str, str | None], ...] = ()
@@ -149,7 +154,11 @@ def record_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: int,
     if norm.readable:
         device.last_code, device.last_code_at = norm.text, now
 
-    if decision.action == "open":
+    if decision.action == "load":
+        assert target is not None
+        events.append(packing.set_status(s, target, domain.LOADED, actor,
+                                         f"dock scan at {station.code}", at))
+    elif decision.action == "open":
         assert target is not None
         cursor, session_row = _open(s, target, station, req.device_id, cursor, actor, at, events)
         state = packing.pack_state(session_row)

@@ -144,3 +144,21 @@ def test_warehouse_settings_change_the_slas(api, waved):
     bad = api.client.put("/api/v1/warehouses/JX/settings", json={"cutoff": "25:99"},
                          headers={"Authorization": f"Bearer {api.tokens['supervisor']}"})
     assert bad.status_code == 400 and bad.get_json()["code"] == "invalid_field"
+
+
+def test_a_waybill_scanned_at_a_dock_station_loads_the_parcel(api, waved):
+    waved("TB001")
+    dock = api.client.put("/api/v1/stations/DOCK1", json={"kind": "dock", "warehouse": "JX"},
+                          headers={"Authorization": f"Bearer {api.tokens['supervisor']}"})
+    assert dock.status_code == 200 and dock.get_json()["kind"] == "dock"
+    assert api.scan(WAYBILL, station="DOCK1", device="DOCK-SCN")["code"] == "not_ready_for_loading"
+    pack(api)
+    assert api.scan(WAYBILL, station="DOCK1", device="DOCK-SCN-2")["code"] == "not_ready_for_loading"
+    event(api, {"event": "label_printed"})
+    loaded = api.scan(WAYBILL, station="DOCK1", device="DOCK-SCN-3")
+    assert (loaded["ok"], loaded["code"], loaded["status"]) == (True, "loaded", "loaded")
+    again = api.scan("SF1000000000001 ", station="DOCK1", device="DOCK-SCN-4")
+    assert again["code"] == "already_loaded"
+    assert api.scan("NOPE123", station="DOCK1", device="DOCK-SCN")["code"] == "unknown_code"
+    last = api.get("/api/v1/orders/TB001").get_json()["timeline"][-1]
+    assert (last["status"], last["station"], last["device_id"]) == ("loaded", "DOCK1", "DOCK-SCN-3")
