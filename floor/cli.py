@@ -23,7 +23,7 @@ def main() -> None:
 @main.command(help="Serve HTTP and Socket.IO (gunicorn, threads; --dev for Werkzeug).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, type=int, show_default=True)
-@click.option("--threads", default=64, type=int, show_default=True,
+@click.option("--threads", default=256, type=int, show_default=True,
               help="Worker threads; each websocket holds one.")
 @click.option("--dev", is_flag=True, help="Werkzeug's development server instead of gunicorn.")
 def serve(host: str, port: int, threads: int, dev: bool) -> None:
