@@ -26,7 +26,7 @@
   function t(key, params) {
     var text = Object.prototype.hasOwnProperty.call(T, key) ? T[key] : key;
     if (params) {
-      text = text.replace(/%\((\w+)\)s/g, function (m, name) {
+      text = text.replace(/\{(\w+)\}/g, function (m, name) {
         return Object.prototype.hasOwnProperty.call(params, name) ? String(params[name]) : m;
       });
     }
@@ -229,7 +229,7 @@
   // ---- flash overlay -----------------------------------------------------------------------
 
   var flashTimer = null;
-  var SYMBOLS = { ok: "✓", bad: "✗", neutral: "↻" };
+  var SYMBOLS = { ok: "✓", bad: "✕", neutral: "↻" };
 
   function flash(kind, code, message) {
     window.clearTimeout(flashTimer);
@@ -344,6 +344,7 @@
       just.scrollIntoView({ block: "nearest" });
     }
     if (progress.complete) showPacked(progress.order_no);
+    followOrder(progress.order_no);
   }
 
   function markMissing() {
@@ -383,6 +384,11 @@
     }
     if (code === "giftbox_incomplete") markMissing();
     if (v.status && orderEl) orderEl.setAttribute("data-status", String(v.status));
+
+    if (code === "unauthenticated" && CFG.login_url) {
+      // The login ran out: after the red flash, off to the login page (it comes back here).
+      window.setTimeout(function () { window.location.assign(CFG.login_url); }, FLASH_MS.bad);
+    }
 
     verdictCount += 1;
     verdictEl.className = "verdict " + kind;
@@ -526,7 +532,7 @@
 
   var restoreSeq = 0;
 
-  function restoreSession() {
+  function restoreSession(keepIfGone) {
     if (!station) return;
     var mine = ++restoreSeq;
     var seen = verdictCount;
@@ -545,11 +551,53 @@
       .then(function (body) {
         // A verdict that came in meanwhile is newer than this answer.
         if (!body || mine !== restoreSeq || verdictCount !== seen || busy) return;
+        if (!body.progress && keepIfGone === true) return;
         render(body.progress || null);
         if (body.status) orderEl.setAttribute("data-status", String(body.status));
         if (!body.progress && verdictCount === 0) setHint(t("start_hint"));
       })
       .catch(function () { /* a bad answer leaves the screen as it is */ });
+  }
+
+  // A supervisor's override or release changes the session from elsewhere: the screen follows
+  // the open order's room and reloads the session then. The first subscription asks from 0
+  // (an order's room holds a handful of events); its ack tells the newest seq for later ones.
+  var lastSeq = 0;
+  var orderRooms = {};
+  var refreshTimer = null;
+
+  function trackSeq(event) {
+    if (event && typeof event.seq === "number" && event.seq > lastSeq) lastSeq = event.seq;
+  }
+
+  function followOrder(orderNo) {
+    if (!sock || !sock.connected || !orderNo || orderRooms[orderNo]) return;
+    orderRooms[orderNo] = true;
+    sock.emit("subscribe", { room: "order:" + orderNo, after_seq: lastSeq }, function (ack) {
+      if (ack && ack.ok) trackSeq({ seq: ack.last_seq });
+      else delete orderRooms[orderNo];   // try again with the next verdict
+    });
+  }
+
+  function onSessionChanged(keepIfGone) {
+    return function (event) {
+      trackSeq(event);
+      if (!event || !current || event.order_no !== current.order_no) return;
+      window.clearTimeout(refreshTimer);
+      refreshTimer = window.setTimeout(function () { restoreSession(keepIfGone); }, 200);
+    };
+  }
+
+  // Packed by someone else's action (an override closing the kit): say so here too.
+  function onStatus(event) {
+    trackSeq(event);
+    if (!event || !current || event.order_no !== current.order_no) return;
+    if (event.status === "packed" && event.by !== CFG.user) {
+      render(null);   // its session is closed: the counts on screen are no longer the truth
+      showPacked(event.order_no);
+      verdictEl.className = "verdict ok";
+      verdictEl.textContent = t("packed_by", { order_no: event.order_no, by: event.by || "" });
+    }
   }
 
   stationSel.addEventListener("change", function () {
@@ -570,10 +618,22 @@
     var connectedBefore = false;
     sock.on("connect", function () {
       socketSettled = true;
+      orderRooms = {};   // rooms do not survive a reconnect
+      if (current) followOrder(current.order_no);
       updateConn();
       if (connectedBefore) restoreSession();
       connectedBefore = true;
     });
+    sock.on("override", onSessionChanged(true));
+    sock.on("session_released", onSessionChanged(false));
+    sock.on("status", onStatus);
+    sock.on("scan_rejected", trackSeq);
+    // A socket that neither connects nor fails (a proxy swallowing websockets) is no better
+    // than none: after a few seconds say that scans go over HTTP.
+    window.setTimeout(function () {
+      socketSettled = true;
+      updateConn();
+    }, 4000);
     sock.on("disconnect", updateConn);
     sock.on("connect_error", function () {
       socketSettled = true;
