@@ -6,10 +6,11 @@ gets 401/403 whatever it sends; CSRF is checked after it for cookie-authenticate
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-from flask import g, redirect, request, session, url_for
+from flask import current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import select
 
@@ -31,13 +32,29 @@ class Principal:
     user_id: int | None = None
 
 
+# Devices send a token with every scan; a valid one is remembered briefly (a revocation takes
+# effect within TOKEN_CACHE_S). Unknown tokens are never cached.
+TOKEN_CACHE_S = 10.0
+_token_cache: dict[tuple[str, str], tuple[Principal, float]] = {}
+
+
 def principal_from_token(token: str) -> Principal | None:
     if not token or len(token) > 200:
         return None
-    row = db_session().scalar(select(ApiToken).where(ApiToken.digest == token_digest(token)))
+    digest = token_digest(token)
+    key = (current_app.config["DATABASE_URL"], digest)
+    cached = _token_cache.get(key)
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
+    row = db_session().scalar(select(ApiToken).where(ApiToken.digest == digest))
     if row is None or row.revoked_at is not None:
+        _token_cache.pop(key, None)
         return None
-    return Principal(row.name, row.role, "token", row.warehouse_id)
+    principal = Principal(row.name, row.role, "token", row.warehouse_id)
+    if len(_token_cache) > 10_000:
+        _token_cache.clear()
+    _token_cache[key] = (principal, time.monotonic() + TOKEN_CACHE_S)
+    return principal
 
 
 def principal_from_session() -> Principal | None:

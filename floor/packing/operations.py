@@ -5,10 +5,11 @@ Each returns the events to publish; the entry point commits, then publishes them
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from floor.db import utcnow
 from floor.eventlog import PendingEvent, record_event
@@ -276,13 +277,68 @@ def assign_wave(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Wave, l
 
 # --- pack sessions --------------------------------------------------------------------------
 
+_KITS: dict[tuple[int, str], domain.Kit] = {}
+
+
+def kit_of(snapshot: KitSnapshot) -> domain.Kit:
+    """Snapshots never change, so their parsed kits are kept (keyed by id and content hash:
+    another database behind the same id cannot be served a stale kit)."""
+    key = (snapshot.id, snapshot.content_hash)
+    kit = _KITS.get(key)
+    if kit is None:
+        if len(_KITS) > 10_000:
+            _KITS.clear()
+        kit = _KITS[key] = domain.kit_from_dicts(snapshot.lines)
+    return kit
+
+
 def pack_state(session_row: PackSession) -> domain.PackState:
     order = session_row.order
     return domain.PackState(
         order_no=order.order_no, wave_no=order.wave.wave_no if order.wave else None,
-        kit=domain.kit_from_dicts(session_row.snapshot.lines),
+        kit=kit_of(session_row.snapshot),
         counts={int(k): int(v) for k, v in (session_row.counts or {}).items()},
         waived={int(n) for n in (session_row.waived or [])}, waybill_no=order.waybill_no)
+
+
+@dataclass
+class OpenSession:
+    """The session open at a (station, device), read with Core for the scan's hot path."""
+    id: int
+    order_id: int
+    order_no: str
+    order_status: str
+    wave_id: int | None
+    state: domain.PackState
+
+
+def open_session_of(s: Session, station_id: int, device_id: str, lock: bool = False) -> OpenSession | None:
+    cursors, sessions = PackCursor.__table__, PackSession.__table__
+    orders, waves, snaps = Order.__table__, Wave.__table__, KitSnapshot.__table__
+    query = (select(sessions.c.id, sessions.c.order_id, sessions.c.counts, sessions.c.waived,
+                    sessions.c.snapshot_id, snaps.c.content_hash, orders.c.order_no,
+                    orders.c.status, orders.c.waybill_no, orders.c.wave_id, waves.c.wave_no)
+             .select_from(cursors.join(sessions, sessions.c.id == cursors.c.session_id)
+                          .join(orders, orders.c.id == sessions.c.order_id)
+                          .join(snaps, snaps.c.id == sessions.c.snapshot_id)
+                          .outerjoin(waves, waves.c.id == orders.c.wave_id))
+             .where(cursors.c.station_id == station_id, cursors.c.device_id == device_id,
+                    sessions.c.state == "open"))
+    if lock:
+        query = query.with_for_update(of=[cursors, sessions])
+    row = s.execute(query).first()
+    if row is None:
+        return None
+    kit = _KITS.get((row.snapshot_id, row.content_hash))
+    if kit is None:
+        snapshot = s.get(KitSnapshot, row.snapshot_id)
+        assert snapshot is not None
+        kit = kit_of(snapshot)
+    state = domain.PackState(
+        order_no=row.order_no, wave_no=row.wave_no, kit=kit,
+        counts={int(k): int(v) for k, v in (row.counts or {}).items()},
+        waived={int(n) for n in (row.waived or [])}, waybill_no=row.waybill_no)
+    return OpenSession(row.id, row.order_id, row.order_no, row.status, row.wave_id, state)
 
 
 def save_state(session_row: PackSession, state: domain.PackState) -> None:
@@ -292,8 +348,12 @@ def save_state(session_row: PackSession, state: domain.PackState) -> None:
 
 
 def active_session(s: Session, station: Station, device_id: str, lock: bool = False) -> tuple[PackCursor | None, PackSession | None]:
-    query = select(PackCursor).where(PackCursor.station_id == station.id,
-                                     PackCursor.device_id == device_id)
+    """The (station, device)'s cursor and its open session, loaded in one query."""
+    session_path = joinedload(PackCursor.session)
+    query = (select(PackCursor)
+             .options(session_path.joinedload(PackSession.order).joinedload(Order.wave),
+                      session_path.joinedload(PackSession.snapshot))
+             .where(PackCursor.station_id == station.id, PackCursor.device_id == device_id))
     cursor = s.scalar(query.with_for_update() if lock else query)
     if cursor is None or cursor.session is None or cursor.session.state != "open":
         return cursor, None

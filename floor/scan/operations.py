@@ -9,8 +9,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, joinedload
 
 from floor.db import utcnow
 from floor.devices.models import Device
@@ -18,7 +18,7 @@ from floor.eventlog import PendingEvent, record_event
 from floor.packing import domain
 from floor.packing import operations as packing
 from floor.packing.domain import Actor, Decision, DomainError
-from floor.packing.models import (Order, PackCursor, PackSession, SkuBarcode, SnapshotSku, Wave)
+from floor.packing.models import Order, PackCursor, PackSession, SkuBarcode, SnapshotSku, Wave
 from floor.scan import domain as scan_domain
 from floor.scan.models import ScanEvent
 
@@ -60,25 +60,53 @@ def parse_scan_request(data: Any) -> ScanRequest:
                        data["code"], scan_domain.parse_client_time(data.get("at")))
 
 
-def _device(s: Session, device_id: str, station: str, now: dt.datetime) -> Device:
-    row = s.scalar(select(Device).where(Device.device_id == device_id).with_for_update())
+@dataclass
+class _DeviceRead:
+    id: int | None
+    last_code: str | None
+    last_code_at: dt.datetime | None
+
+
+_devices = Device.__table__
+_scan_events = ScanEvent.__table__
+_sessions = PackSession.__table__
+
+
+def _device_before(s: Session, device_id: str) -> _DeviceRead:
+    """The device's previous read (the debounce rule needs it), row locked on PostgreSQL."""
+    row = s.execute(select(_devices.c.id, _devices.c.last_code, _devices.c.last_code_at)
+                    .where(_devices.c.device_id == device_id).with_for_update()).first()
     if row is None:
-        row = Device(device_id=device_id, station=station, last_seen_at=now)
-        s.add(row)
-        s.flush()
-    row.station, row.last_seen_at, row.state = station, now, "online"
-    return row
+        return _DeviceRead(None, None, None)
+    last_at = row.last_code_at
+    if last_at is not None and last_at.tzinfo is None:       # Core rows skip the ORM's type
+        last_at = last_at.replace(tzinfo=dt.timezone.utc)
+    return _DeviceRead(row.id, row.last_code, last_at)
 
 
-def _order_named_by(s: Session, code: str, station_session: PackSession | None,
-                    station_id: int, device_id: str) -> tuple[Order | None, domain.OrderRef | None]:
-    order = s.scalar(select(Order).where(Order.waybill_no == code).with_for_update())
-    if order is None:
-        rows = s.scalars(select(Order).where(Order.order_no == code).limit(2)).all()
-        if len(rows) != 1:
-            return None, None
-        order = s.scalar(select(Order).where(Order.id == rows[0].id).with_for_update())
-        assert order is not None
+def _device_after(s: Session, device: _DeviceRead, device_id: str, station: str,
+                  now: dt.datetime, code: str | None) -> None:
+    values: dict[str, Any] = {"station": station, "last_seen_at": now, "state": "online"}
+    if code is not None:
+        values.update(last_code=code, last_code_at=now)
+    if device.id is None:
+        s.execute(_devices.insert().values(device_id=device_id, kind="handheld", **values))
+    else:
+        s.execute(_devices.update().where(_devices.c.id == device.id).values(**values))
+
+
+def _order_named_by(s: Session, code: str, station_id: int,
+                    device_id: str) -> tuple[Order | None, domain.OrderRef | None]:
+    """The order whose waybill (first) or order number this code is; locked for the change."""
+    rows = s.scalars(select(Order).where(or_(Order.waybill_no == code, Order.order_no == code))
+                     .options(joinedload(Order.wave)).limit(3).with_for_update(of=Order)).all()
+    by_waybill = [o for o in rows if o.waybill_no == code]
+    if by_waybill:
+        order = by_waybill[0]
+    elif len(rows) == 1:
+        order = rows[0]
+    else:
+        return None, None       # unknown, or an order number shared by several channels
     holder = s.scalar(select(PackSession).where(PackSession.order_id == order.id,
                                                 PackSession.state == "open"))
     held_by = None
@@ -89,9 +117,9 @@ def _order_named_by(s: Session, code: str, station_session: PackSession | None,
     return order, ref
 
 
-def _other_orders(s: Session, sku: str, current: PackSession) -> tuple[tuple[str, str | None], ...]:
+def _other_orders(s: Session, sku: str, current: packing.OpenSession) -> tuple[tuple[str, str | None], ...]:
     """Unpacked orders of the same wave whose frozen kit holds this SKU."""
-    wave_id = current.order.wave_id
+    wave_id = current.wave_id
     if wave_id is None:
         return ()
     rows = s.execute(
@@ -106,17 +134,22 @@ def _other_orders(s: Session, sku: str, current: PackSession) -> tuple[tuple[str
 
 def record_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: int,
                 render: Render) -> ScanResult:
-    existing = s.scalar(select(ScanEvent).where(ScanEvent.scan_id == req.scan_id))
+    existing = s.scalar(select(ScanEvent.response).where(ScanEvent.scan_id == req.scan_id))
     if existing is not None:
-        return ScanResult(existing.response, replayed=True)
+        return ScanResult(existing, replayed=True)
+    with s.no_autoflush:
+        return _record_new_scan(s, req, actor, debounce_ms, render)
 
+
+def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: int,
+                     render: Render) -> ScanResult:
     now = utcnow()
     at = scan_domain.effective_time(req.client_at, now)
     norm = scan_domain.normalise(req.code)
     station = packing.station_by_code(s, req.station)
-    device = _device(s, req.device_id, req.station, now)
-    cursor, session_row = packing.active_session(s, station, req.device_id, lock=True)
-    state = packing.pack_state(session_row) if session_row is not None else None
+    device = _device_before(s, req.device_id)
+    open_session = packing.open_session_of(s, station.id, req.device_id, lock=True)
+    state = open_session.state if open_session is not None else None
     actor = Actor(actor.name, actor.role, req.device_id, req.station)
     events: list[PendingEvent] = []
     target: Order | None = None
@@ -130,51 +163,66 @@ def record_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: int,
                                        debounce_ms):
         decision = Decision(False, "duplicate_read", {"code": norm.text})
     elif station.kind == "dock":
-        target, ref = _order_named_by(s, norm.text, None, station.id, req.device_id)
+        target, ref = _order_named_by(s, norm.text, station.id, req.device_id)
         can_load = target is not None and packing.machine_for(target).can_transition(
             target.status, domain.LOADED)
         decision = domain.decide_dock_scan(ref, norm.text, can_load)
     else:
-        target, ref = _order_named_by(s, norm.text, session_row, station.id, req.device_id)
-        other: tuple[tuple[str, str | None], ...] = ()
-        if ref is None and state is not None:
+        # Most scans are items of the open kit: look there before asking the database.
+        if state is not None:
             line = state.kit.line_for_code(norm.text)
+        ref = None
+        if line is None:
+            target, ref = _order_named_by(s, norm.text, station.id, req.device_id)
+        other: tuple[tuple[str, str | None], ...] = ()
         if ref is None and line is None:
             mapping = s.get(SkuBarcode, norm.text)
             if mapping is not None:
                 catalog_sku, catalog_name = mapping.sku.code, mapping.sku.name
-            if catalog_sku is not None and session_row is not None:
-                other = _other_orders(s, catalog_sku, session_row)
+            if catalog_sku is not None and open_session is not None:
+                other = _other_orders(s, catalog_sku, open_session)
         facts = domain.ScanFacts(
             code=norm.text, state=state, order=ref, catalog_sku=catalog_sku, other_orders=other,
             waybill_candidate=(ref is None and catalog_sku is None
                                and scan_domain.looks_like_waybill(norm.text)),
-            open_order_status=session_row.order.status if session_row is not None else None)
+            open_order_status=open_session.order_status if open_session is not None else None)
         decision = domain.decide_scan(facts)
-    if norm.readable:
-        device.last_code, device.last_code_at = norm.text, now
+    _device_after(s, device, req.device_id, req.station, now, norm.text if norm.readable else None)
 
+    session_id = open_session.id if open_session is not None else None
+    order_ref: tuple[int, str, str] | None = (
+        (open_session.order_id, open_session.order_no, open_session.order_status)
+        if open_session is not None else None)
     if decision.action == "load":
         assert target is not None
         events.append(packing.set_status(s, target, domain.LOADED, actor,
                                          f"dock scan at {station.code}", at))
     elif decision.action == "open":
         assert target is not None
-        cursor, session_row = _open(s, target, station, req.device_id, cursor, actor, at, events)
-        state = packing.pack_state(session_row)
+        session_row = _open(s, target, station, req.device_id, actor, at, events)
+        session_id, state = session_row.id, packing.pack_state(session_row)
     elif decision.action in ("credit", "bind_waybill"):
-        assert session_row is not None and state is not None
+        assert open_session is not None and state is not None
         domain.apply_decision(state, decision, norm.text)
-        packing.save_state(session_row, state)
-        if decision.action == "bind_waybill":
-            packing._bind_waybill(s, session_row.order, norm.text)
-        if decision.completes:
-            assert state.is_complete()
-            events.append(packing.complete_session(s, session_row, cursor, actor, at,
-                                                   f"kit complete, scan {req.scan_id}"))
+        if decision.action == "bind_waybill" or decision.completes:
+            session_row = s.get(PackSession, open_session.id)
+            assert session_row is not None
+            packing.save_state(session_row, state)
+            if decision.action == "bind_waybill":
+                packing._bind_waybill(s, session_row.order, norm.text)
+            if decision.completes:
+                assert state.is_complete()
+                events.append(packing.complete_session(s, session_row, None, actor, at,
+                                                       f"kit complete, scan {req.scan_id}"))
+            order_ref = (session_row.order_id, session_row.order.order_no, session_row.order.status)
+        else:
+            # The common case, an item counted: one UPDATE, no ORM unit of work.
+            s.execute(_sessions.update().where(_sessions.c.id == open_session.id).values(
+                counts={str(k): v for k, v in sorted(state.counts.items())}))
 
     # The scan belongs to the order it names, else to the order open at the device.
-    order = target if target is not None else (session_row.order if session_row is not None else None)
+    if target is not None:
+        order_ref = (target.id, target.order_no, target.status)
     if line is None and decision.line_no is not None and state is not None:
         line = state.kit.line(decision.line_no)
     sku = line.sku if line is not None else catalog_sku
@@ -184,21 +232,25 @@ def record_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: int,
     message = render(decision.code, params)
     response: dict[str, Any] = {
         "ok": decision.ok, "code": decision.code, "message": message, "scan_id": req.scan_id,
-        "order_no": order.order_no if order is not None else None,
-        "status": order.status if order is not None else None,
+        "order_no": order_ref[1] if order_ref is not None else None,
+        "status": order_ref[2] if order_ref is not None else None,
         "progress": state.progress() if state is not None else None,
         "line_no": decision.line_no, "sku": sku, "params": params,
     }
-    s.add(ScanEvent(
+    s.flush()   # the ORM changes of the rarer paths, before the scan row that refers to them
+    s.execute(_scan_events.insert().values(
         scan_id=req.scan_id, station=req.station, device_id=req.device_id, by=actor.name,
         role=actor.role, raw=_as_received(req.code, norm.readable),
         code=norm.text, symbology_id=norm.symbology_id, at=at, received_at=now, ok=decision.ok,
-        verdict=decision.code, message=message, order_id=order.id if order is not None else None,
-        session_id=session_row.id if session_row is not None else None, line_no=decision.line_no,
+        verdict=decision.code, message=message,
+        order_id=order_ref[0] if order_ref is not None else None,
+        session_id=session_id, line_no=decision.line_no,
         sku=sku, lot=None, serial=None, response=response))
     if not decision.ok and decision.code != "duplicate_read":
         rooms = [f"station:{req.station}"]
-        if order is not None:
+        if order_ref is not None:
+            order = target or s.get(Order, order_ref[0])
+            assert order is not None
             rooms = packing.rooms_for(order, req.station)
         events.append(record_event(s, "scan_rejected", rooms, {
             "scan_id": req.scan_id, "code": decision.code, "message": message,
@@ -215,8 +267,8 @@ def _as_received(raw: Any, readable: bool) -> str:
     return scan_domain.storable(raw)
 
 
-def _open(s: Session, order: Order, station: Any, device_id: str, cursor: PackCursor | None,
-          actor: Actor, at: dt.datetime, events: list[PendingEvent]) -> tuple[PackCursor, PackSession]:
+def _open(s: Session, order: Order, station: Any, device_id: str, actor: Actor,
+          at: dt.datetime, events: list[PendingEvent]) -> PackSession:
     """Open (or resume) the order at this station and device; the previous one stays open."""
     row = s.scalar(select(PackSession).where(PackSession.order_id == order.id,
                                              PackSession.state == "open"))
@@ -227,6 +279,7 @@ def _open(s: Session, order: Order, station: Any, device_id: str, cursor: PackCu
                           opened_at=utcnow())
         s.add(row)
         s.flush()
+    cursor = s.get(PackCursor, (station.id, device_id))
     if cursor is None:
         cursor = PackCursor(station_id=station.id, device_id=device_id)
         s.add(cursor)
@@ -235,4 +288,4 @@ def _open(s: Session, order: Order, station: Any, device_id: str, cursor: PackCu
         events.append(packing.set_status(s, order, domain.PACKING, actor,
                                          f"opened at {station.code}", at))
     s.flush()
-    return cursor, row
+    return row
