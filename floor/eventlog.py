@@ -31,6 +31,13 @@ class EventLogEntry(Base):
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class EventRoom(Base):
+    """Which rooms an event went to: catch-up reads one room's events by index."""
+    __tablename__ = "event_rooms"
+    room: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+
+
 @dataclass
 class PendingEvent:
     """An event recorded in the transaction, emitted by the entry point after commit."""
@@ -55,5 +62,7 @@ def record_event(session: Session, type_: str, rooms: list[str], payload: dict[s
                  at: dt.datetime | None = None) -> PendingEvent:
     seq = next_seq(session)
     body = {"seq": seq, **payload}
+    rooms = list(dict.fromkeys(rooms))
     session.add(EventLogEntry(seq=seq, type=type_, rooms=rooms, payload=body, at=at or utcnow()))
+    session.add_all([EventRoom(room=room[:100], seq=seq) for room in rooms])
     return PendingEvent(type_, rooms, body)

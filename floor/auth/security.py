@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from flask import current_app, g, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import select
 
@@ -98,10 +99,10 @@ def requires(*roles: str) -> Callable[[F], F]:
             principal = current_principal()
             if principal is None:
                 if not _is_api() and request.method == "GET":
-                    return redirect(url_for("web.login", next=request.full_path))
-                raise ApiError("unauthenticated", "Log in or send a bearer token.", 401)
+                    return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
+                raise ApiError("unauthenticated", _("Log in or send a bearer token."), 401)
             if principal.role not in roles:
-                raise ApiError("forbidden", f"The role '{principal.role}' may not do this.", 403)
+                raise ApiError("forbidden", _("The role %(role)s may not do this.", role=principal.role), 403)
             if principal.via == "session" and request.method in UNSAFE:
                 check_csrf()
             return view(*args, **kwargs)
@@ -120,9 +121,11 @@ def check_csrf() -> None:
     try:
         validate_csrf(token)
     except CSRFError as exc:
-        raise ApiError("csrf_failed", f"CSRF check failed: {exc.description}", 400) from None
+        raise ApiError("csrf_failed", _("The form expired or was not sent from this site; reload the page."),
+                       400, detail=exc.description) from None
     except Exception:
-        raise ApiError("csrf_failed", "CSRF check failed.", 400) from None
+        raise ApiError("csrf_failed", _("The form expired or was not sent from this site; reload the page."),
+                       400) from None
 
 
 def actor() -> Principal:

@@ -21,7 +21,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from floor.db import get_db
-from floor.eventlog import EventCounter, EventLogEntry
+from floor.eventlog import EventCounter, EventLogEntry, EventRoom
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/floor"
@@ -163,9 +163,17 @@ class EventPump:
         joined = self._joined.setdefault(sub.sid, set())
         new_rooms = set(sub.rooms) - joined
         sent = 0
+        if sub.after_seq > self.cursor:
+            # Nobody has seen events that do not exist yet: an after_seq past the log's end
+            # (a client bug, or a reset database) is taken as "up to now".
+            newest = s.scalar(select(EventCounter.last_seq).where(EventCounter.id == 1)) or 0
+            sub.after_seq = min(sub.after_seq, newest)
         if new_rooms and sub.after_seq < self.cursor:
-            rows = s.scalars(select(EventLogEntry)
-                             .where(EventLogEntry.seq > sub.after_seq, EventLogEntry.seq <= self.cursor)
+            seqs = (select(EventRoom.seq).where(EventRoom.room.in_(new_rooms),
+                                                EventRoom.seq > sub.after_seq,
+                                                EventRoom.seq <= self.cursor)
+                    .distinct().limit(BACKLOG_LIMIT + 1))
+            rows = s.scalars(select(EventLogEntry).where(EventLogEntry.seq.in_(seqs))
                              .order_by(EventLogEntry.seq)).all()
             # Events of a room joined earlier already reached this client (or it had them).
             backlog = [e for e in rows if set(e.rooms) & new_rooms and not set(e.rooms) & joined]

@@ -8,11 +8,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from floor.db import utcnow
-from floor.eventlog import PendingEvent, record_event
+from floor.eventlog import EventCounter, PendingEvent, record_event
 from floor.packing import domain
 from floor.packing.domain import Actor, DomainError, KitError
 from floor.packing.models import (KitSnapshot, Order, Override, PackCursor, PackSession, Sku,
@@ -51,8 +51,11 @@ def warehouse_by_code(s: Session, code: str) -> Warehouse:
     return row
 
 
+_STATION = select(Station).where(Station.code == bindparam("code"))
+
+
 def station_by_code(s: Session, code: str, warehouse: Warehouse | None = None) -> Station:
-    row = s.scalar(select(Station).where(Station.code == code))
+    row = s.scalar(_STATION, {"code": code})
     if row is None:
         row = Station(code=code, warehouse_id=warehouse.id if warehouse else None)
         s.add(row)
@@ -312,7 +315,7 @@ class OpenSession:
     state: domain.PackState
 
 
-def open_session_of(s: Session, station_id: int, device_id: str, lock: bool = False) -> OpenSession | None:
+def _open_session_query(lock: bool) -> Any:
     cursors, sessions = PackCursor.__table__, PackSession.__table__
     orders, waves, snaps = Order.__table__, Wave.__table__, KitSnapshot.__table__
     query = (select(sessions.c.id, sessions.c.order_id, sessions.c.counts, sessions.c.waived,
@@ -322,11 +325,16 @@ def open_session_of(s: Session, station_id: int, device_id: str, lock: bool = Fa
                           .join(orders, orders.c.id == sessions.c.order_id)
                           .join(snaps, snaps.c.id == sessions.c.snapshot_id)
                           .outerjoin(waves, waves.c.id == orders.c.wave_id))
-             .where(cursors.c.station_id == station_id, cursors.c.device_id == device_id,
-                    sessions.c.state == "open"))
-    if lock:
-        query = query.with_for_update(of=[cursors, sessions])
-    row = s.execute(query).first()
+             .where(cursors.c.station_id == bindparam("station_id"),
+                    cursors.c.device_id == bindparam("device_id"), sessions.c.state == "open"))
+    return query.with_for_update(of=[cursors, sessions]) if lock else query
+
+
+_OPEN_SESSION = {False: _open_session_query(False), True: _open_session_query(True)}
+
+
+def open_session_of(s: Session, station_id: int, device_id: str, lock: bool = False) -> OpenSession | None:
+    row = s.execute(_OPEN_SESSION[lock], {"station_id": station_id, "device_id": device_id}).first()
     if row is None:
         return None
     kit = _KITS.get((row.snapshot_id, row.content_hash))
@@ -386,6 +394,14 @@ def configure_station(s: Session, code: str, data: dict[str, Any]) -> Station:
 
 
 def session_view(s: Session, station_code: str, device_id: str) -> dict[str, Any]:
+    """What a handheld shows after a reload; `last_seq` lets it subscribe to live events only."""
+    last_seq = s.scalar(select(EventCounter.last_seq).where(EventCounter.id == 1)) or 0
+    view = _session_view(s, station_code, device_id)
+    view["last_seq"] = last_seq
+    return view
+
+
+def _session_view(s: Session, station_code: str, device_id: str) -> dict[str, Any]:
     station = s.scalar(select(Station).where(Station.code == station_code))
     if station is None:
         return {"station": station_code, "device_id": device_id, "order_no": None, "progress": None,

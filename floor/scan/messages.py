@@ -37,8 +37,24 @@ MESSAGES: dict[str, str] = {
     "not_ready_for_loading": N_("Order %(order_no)s is %(status)s: not ready for loading."),
     "unreadable": N_("Unreadable scan (%(reason)s) — scan again."),
     "forbidden": N_("Your role may not scan."),
+    "forbidden_subscribe": N_("Your role may not subscribe."),
+    "server_error": N_("The scan was not recorded; send it again."),
     "invalid_payload": N_("The scan was not understood: %(detail)s"),
 }
+
+
+STATUS_LABELS: dict[str, str] = {
+    "received": N_("received"), "wave_assigned": N_("wave assigned"), "picking": N_("picking"),
+    "picked": N_("picked"), "packing": N_("packing"), "packed": N_("packed"),
+    "labelling": N_("labelling"), "labelled": N_("labelled"),
+    "awaiting_loading": N_("awaiting loading"), "loading": N_("loading"), "loaded": N_("loaded"),
+    "handed_over": N_("handed over"), "on_hold": N_("on hold"), "exception": N_("exception"),
+    "cancelled": N_("cancelled"),
+}
+
+
+def status_label(status: str) -> str:
+    return gettext(STATUS_LABELS[status]) if status in STATUS_LABELS else status
 
 
 class _Lenient(dict):  # type: ignore[type-arg]
@@ -64,6 +80,8 @@ def render(code: str, params: dict[str, Any]) -> str:
     if template is None:
         return code
     values = _Lenient({k: ("—" if v is None else v) for k, v in params.items()})
+    if isinstance(params.get("status"), str):
+        values["status"] = status_label(params["status"])
     try:
         return gettext(template) % values
     except (TypeError, ValueError):

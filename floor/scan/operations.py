@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from floor.db import utcnow
@@ -70,29 +70,39 @@ class _DeviceRead:
 _devices = Device.__table__
 _scan_events = ScanEvent.__table__
 _sessions = PackSession.__table__
+# Statements of the hot path, built once: building SQL expressions costs more than running them.
+_SCAN_REPLAY = select(_scan_events.c.response).where(_scan_events.c.scan_id == bindparam("scan_id"))
+_DEVICE_READ = (select(_devices.c.id, _devices.c.last_code, _devices.c.last_code_at)
+                .where(_devices.c.device_id == bindparam("device_id")).with_for_update())
+_DEVICE_SEEN = _devices.update().where(_devices.c.id == bindparam("b_id")).values(
+    station=bindparam("station"), last_seen_at=bindparam("last_seen_at"), state="online")
+_DEVICE_READ_CODE = _devices.update().where(_devices.c.id == bindparam("b_id")).values(
+    station=bindparam("station"), last_seen_at=bindparam("last_seen_at"), state="online",
+    last_code=bindparam("last_code"), last_code_at=bindparam("last_code_at"))
+_SESSION_COUNTS = _sessions.update().where(_sessions.c.id == bindparam("b_id")).values(
+    counts=bindparam("counts"))
+_SCAN_INSERT = _scan_events.insert()
 
 
 def _device_before(s: Session, device_id: str) -> _DeviceRead:
     """The device's previous read (the debounce rule needs it), row locked on PostgreSQL."""
-    row = s.execute(select(_devices.c.id, _devices.c.last_code, _devices.c.last_code_at)
-                    .where(_devices.c.device_id == device_id).with_for_update()).first()
+    row = s.execute(_DEVICE_READ, {"device_id": device_id}).first()
     if row is None:
         return _DeviceRead(None, None, None)
-    last_at = row.last_code_at
-    if last_at is not None and last_at.tzinfo is None:       # Core rows skip the ORM's type
-        last_at = last_at.replace(tzinfo=dt.timezone.utc)
-    return _DeviceRead(row.id, row.last_code, last_at)
+    return _DeviceRead(row.id, row.last_code, row.last_code_at)
 
 
 def _device_after(s: Session, device: _DeviceRead, device_id: str, station: str,
                   now: dt.datetime, code: str | None) -> None:
-    values: dict[str, Any] = {"station": station, "last_seen_at": now, "state": "online"}
-    if code is not None:
-        values.update(last_code=code, last_code_at=now)
     if device.id is None:
-        s.execute(_devices.insert().values(device_id=device_id, kind="handheld", **values))
+        s.execute(_devices.insert(), {"device_id": device_id, "kind": "handheld", "station": station,
+                                      "last_seen_at": now, "state": "online", "last_code": code,
+                                      "last_code_at": now if code is not None else None})
+    elif code is None:
+        s.execute(_DEVICE_SEEN, {"b_id": device.id, "station": station, "last_seen_at": now})
     else:
-        s.execute(_devices.update().where(_devices.c.id == device.id).values(**values))
+        s.execute(_DEVICE_READ_CODE, {"b_id": device.id, "station": station, "last_seen_at": now,
+                                      "last_code": code, "last_code_at": now})
 
 
 def _order_named_by(s: Session, code: str, station_id: int,
@@ -134,7 +144,7 @@ def _other_orders(s: Session, sku: str, current: packing.OpenSession) -> tuple[t
 
 def record_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: int,
                 render: Render) -> ScanResult:
-    existing = s.scalar(select(ScanEvent.response).where(ScanEvent.scan_id == req.scan_id))
+    existing = s.execute(_SCAN_REPLAY, {"scan_id": req.scan_id}).scalar()
     if existing is not None:
         return ScanResult(existing, replayed=True)
     with s.no_autoflush:
@@ -217,8 +227,8 @@ def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: in
             order_ref = (session_row.order_id, session_row.order.order_no, session_row.order.status)
         else:
             # The common case, an item counted: one UPDATE, no ORM unit of work.
-            s.execute(_sessions.update().where(_sessions.c.id == open_session.id).values(
-                counts={str(k): v for k, v in sorted(state.counts.items())}))
+            s.execute(_SESSION_COUNTS, {"b_id": open_session.id,
+                                        "counts": {str(k): v for k, v in sorted(state.counts.items())}})
 
     # The scan belongs to the order it names, else to the order open at the device.
     if target is not None:
@@ -238,7 +248,7 @@ def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: in
         "line_no": decision.line_no, "sku": sku, "params": params,
     }
     s.flush()   # the ORM changes of the rarer paths, before the scan row that refers to them
-    s.execute(_scan_events.insert().values(
+    s.execute(_SCAN_INSERT, dict(
         scan_id=req.scan_id, station=req.station, device_id=req.device_id, by=actor.name,
         role=actor.role, raw=_as_received(req.code, norm.readable),
         code=norm.text, symbology_id=norm.symbology_id, at=at, received_at=now, ok=decision.ok,

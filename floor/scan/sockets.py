@@ -53,14 +53,15 @@ class FloorNamespace(Namespace):
         except Exception:  # noqa: BLE001 - the ack must always come back, with a stable code
             log.exception("scan failed")
             return {"ok": False, "code": "server_error",
-                    "message": "The scan was not recorded; send it again."}
+                    "message": messages.render("server_error", {})}
 
     def on_subscribe(self, data: Any = None) -> dict[str, Any]:
         """{"room": "...", "after_seq": N} or {"rooms": [...], "after_seq": N}: the missed events
         of those rooms with seq > N first, then live ones, in order and each once."""
         principal = self._principal()
         if principal is None or principal.role not in SUBSCRIBE_ROLES:
-            return {"ok": False, "code": "forbidden", "message": "Your role may not subscribe."}
+            return {"ok": False, "code": "forbidden",
+                    "message": messages.render("forbidden_subscribe", {})}
         if not isinstance(data, dict):
             return {"ok": False, "code": "invalid_payload", "message": "subscribe takes an object."}
         rooms = data.get("rooms") if "rooms" in data else [data.get("room")]

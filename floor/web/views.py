@@ -97,7 +97,9 @@ def set_lang(code: str):  # type: ignore[no-untyped-def]
 @bp.get("/")
 @requires(*SCREEN_ROLES)
 def index():  # type: ignore[no-untyped-def]
-    return redirect(url_for("web.pack"))
+    """Each role lands on its own screen."""
+    role = current_principal().role  # type: ignore[union-attr]
+    return redirect(url_for({"packer": "web.pack", "supervisor": "live.board_page"}.get(role, "web.sheet")))
 
 
 @bp.get("/pack")

@@ -36,6 +36,11 @@ def upgrade() -> None:
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.create_index('uq_alerts_open_key', ['key'], unique=True, sqlite_where=sa.text('cleared_at IS NULL'), postgresql_where=sa.text('cleared_at IS NULL'))
 
+    op.create_table('event_rooms',
+    sa.Column('room', sa.String(length=100), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('room', 'seq')
+    )
     op.create_table('leases',
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('holder', sa.String(length=128), nullable=False),
@@ -58,6 +63,7 @@ def downgrade() -> None:
         batch_op.drop_column('kind')
 
     op.drop_table('leases')
+    op.drop_table('event_rooms')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.drop_index('uq_alerts_open_key', sqlite_where=sa.text('cleared_at IS NULL'), postgresql_where=sa.text('cleared_at IS NULL'))
 
