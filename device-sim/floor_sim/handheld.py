@@ -12,7 +12,7 @@ Transports (all answer the same verdict dicts):
 - ``rest``: a keep-alive `requests.Session` posting to ``/api/v1/scans``.
 - ``socketio-lean``: the same Socket.IO frames on the same websocket, written and read by the
   calling thread with websocket-client (no reader/writer threads per client).
-- ``rest-lean``: ``http.client`` on one keep-alive connection.
+- ``rest-lean``: HTTP/1.1 keep-alive written and parsed on a plain socket.
 
 The lean variants exist for load generation on a small machine, where the load generator
 shares the CPU with the service: they put the same bytes on the wire with less client work.
@@ -27,9 +27,9 @@ error rate, make the usual mistakes: a wrong item, the gift box too early, a dou
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
 import random
+import select
 import socket
 import threading
 import time
@@ -210,7 +210,7 @@ class LeanSocketIOHandheld(Handheld):
         scheme = "wss" if parts.scheme == "https" else "ws"
         ws = websocket.create_connection(
             f"{scheme}://{parts.netloc}/socket.io/?EIO=4&transport=websocket",
-            timeout=self.timeout, enable_multithread=False)
+            timeout=self.timeout, enable_multithread=False, skip_utf8_validation=True)
         try:
             opening = ws.recv()
             if not isinstance(opening, str) or not opening.startswith("0"):
@@ -300,43 +300,123 @@ class RestHandheld(Handheld):
 
 
 class LeanRestHandheld(Handheld):
-    """`http.client` on one keep-alive connection (reopened when the server closes it)."""
+    """HTTP/1.1 keep-alive on a plain socket: the request written and the response read by
+    the calling thread, without an HTTP library (responses with Content-Length or chunked
+    bodies; a connection the server closed is reopened before the next request)."""
 
     transport = "rest-lean"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._conn: http.client.HTTPConnection | None = None
         parts = urlsplit(self.url)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or (443 if self._https else 80)
         self._prefix = parts.path.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {self.token}",
-                         "Content-Type": "application/json", "Connection": "keep-alive"}
+        self._head = (f"Host: {parts.netloc}\r\nAuthorization: Bearer {self.token}\r\n"
+                      "Content-Type: application/json\r\nAccept: application/json\r\n")
+        self._sock: socket.socket | None = None
+        self._buf = b""
 
     def _connect(self) -> None:
-        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        conn = cls(self._host, self._port, timeout=self.timeout)
-        conn.connect()
-        assert conn.sock is not None
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._conn = conn
+        sock = socket.create_connection((self._host, self._port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._https:
+            import ssl
+
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self._host)
+        self._sock = sock
+        self._buf = b""
 
     def _close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    def _stale(self) -> bool:
+        """True when the server has closed the idle connection (readable with nothing)."""
+        sock = self._sock
+        if sock is None or self._https:
+            return sock is None
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def _recv(self) -> bytes:
+        assert self._sock is not None
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed by the server")
+        return chunk
 
     def _request(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
-        assert self._conn is not None
-        self._conn.request(method, self._prefix + path, body=body, headers=self._headers)
-        resp = self._conn.getresponse()
-        data = resp.read()
-        if resp.will_close:
+        if self._stale():
+            self._close()
+            self._connect()
+        assert self._sock is not None
+        data = body or b""
+        request = (f"{method} {self._prefix}{path} HTTP/1.1\r\n{self._head}"
+                   f"Content-Length: {len(data)}\r\n\r\n").encode("latin-1") + data
+        self._sock.sendall(request)
+        buf = self._buf
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            buf += self._recv()
+        head, rest = buf[:end], buf[end + 4:]
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(None, 2)[1])
+        headers: dict[bytes, bytes] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        if b"content-length" in headers:
+            size = int(headers[b"content-length"])
+            while len(rest) < size:
+                rest += self._recv()
+            payload, self._buf = rest[:size], rest[size:]
+        elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+            payload, self._buf = self._read_chunked(rest)
+        else:  # the body runs to the end of the connection
+            chunks = [rest]
+            while True:
+                chunk = self._sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            payload, self._buf = b"".join(chunks), b""
+            headers[b"connection"] = b"close"
+        closing = headers.get(b"connection", b"").lower() == b"close" or lines[0].startswith(b"HTTP/1.0")
+        if closing:
             self._close()
             self.connected = False
-        return resp.status, data
+        return status, payload
+
+    def _read_chunked(self, rest: bytes) -> tuple[bytes, bytes]:
+        out = []
+        while True:
+            while b"\r\n" not in rest:
+                rest += self._recv()
+            size_line, _, rest = rest.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                while b"\r\n" not in rest:
+                    rest += self._recv()
+                # skip trailers up to the blank line
+                while not rest.startswith(b"\r\n"):
+                    _, _, rest = rest.partition(b"\r\n")
+                    while b"\r\n" not in rest:
+                        rest += self._recv()
+                return b"".join(out), rest[2:]
+            while len(rest) < size + 2:
+                rest += self._recv()
+            out.append(rest[:size])
+            rest = rest[size + 2:]
 
     def warm_up(self) -> None:
         super().warm_up()
@@ -358,6 +438,8 @@ def _verdict_from_http(device_id: str, status: int, data: bytes) -> dict[str, An
         raise HandheldError(f"{device_id}: HTTP {status}, not JSON: {data[:200]!r}") from exc
     if not isinstance(verdict, dict):
         raise HandheldError(f"{device_id}: HTTP {status}: {verdict!r}")
+    if status in (401, 403):
+        raise HandheldError(f"{device_id}: HTTP {status} {verdict.get('code')}: {verdict.get('message')}")
     if status >= 400 and "ok" not in verdict:
         # An API error ({"code", "message"}) rather than a verdict: keep it as a refusal.
         verdict = {"ok": False, "code": verdict.get("code", f"http_{status}"),
@@ -483,6 +565,9 @@ class PackScript:
             # Everything is scanned yet the service did not call it complete: scan the
             # waybill again (it binds the label if that is what is missing).
             return self._remember(Step(cur.order.waybill_no, "open", cur.order.order_no))
+        if len(pending) > 1 and self._last is not None and self._last.code in pending:
+            # People tend to finish a different line than the one just scanned, when they can.
+            pending.remove(self._last.code)
         return self._remember(Step(self.rng.choice(pending), "item", cur.order.order_no))
 
     def _remember(self, step: Step) -> Step:

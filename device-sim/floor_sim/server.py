@@ -1,0 +1,218 @@
+"""A throw-away `floor serve` for tests and benchmarks.
+
+    with LiveServer(bench_endpoints=True, debounce_ms=0) as server:
+        token = server.token("device", "sim")
+        requests.get(server.url + "/healthz")
+
+It makes a temporary instance folder (SQLite database, secret key), runs `floor db upgrade`,
+starts `floor serve` on a free port of 127.0.0.1 in its own process session, waits for
+``/healthz``, and on exit stops the whole session and removes the folder. The server's
+output goes to ``server.log`` in the instance folder; `log_tail()` shows its end.
+
+No ``FLOOR_*`` variable is inherited from the environment (one could point the server at a
+real database or message queue); pass `database_url` or `env` to set them on purpose.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import requests
+
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def floor_command() -> list[str]:
+    """The `floor` console script next to this interpreter, else the one on PATH."""
+    here = Path(sys.executable).with_name("floor")
+    if here.exists():
+        return [str(here)]
+    found = shutil.which("floor")
+    if found:
+        return [found]
+    raise ServerError("the `floor` command is not installed (pip install -e .)")
+
+
+class LiveServer:
+    def __init__(self, *, host: str = "127.0.0.1", port: int | None = None,
+                 instance_path: str | os.PathLike[str] | None = None,
+                 bench_endpoints: bool = False, debounce_ms: int | None = None,
+                 database_url: str | None = None, env: Mapping[str, str] | None = None,
+                 serve_args: Sequence[str] = (), startup_timeout: float = 60.0) -> None:
+        self.host = host
+        self.port = port
+        self._given_instance = instance_path
+        self.instance_path: Path | None = None
+        self.bench_endpoints = bench_endpoints
+        self.debounce_ms = debounce_ms
+        self.database_url = database_url
+        self.extra_env = dict(env or {})
+        self.serve_args = list(serve_args)
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._log: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        assert self.instance_path is not None
+        return self.instance_path / "server.log"
+
+    def environ(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOOR_")}
+        assert self.instance_path is not None
+        env["FLOOR_INSTANCE_PATH"] = str(self.instance_path)
+        if self.bench_endpoints:
+            env["FLOOR_BENCH_ENDPOINTS"] = "1"
+        if self.debounce_ms is not None:
+            env["FLOOR_SCAN_DEBOUNCE_MS"] = str(self.debounce_ms)
+        if self.database_url:
+            env["FLOOR_DATABASE_URL"] = self.database_url
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        env.update(self.extra_env)
+        return env
+
+    def floor(self, *args: str, check: bool = True, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        """Run a `floor` CLI command against this server's instance."""
+        assert self.instance_path is not None
+        done = subprocess.run(floor_command() + list(args), env=self.environ(),
+                              cwd=self.instance_path, capture_output=True, text=True,
+                              timeout=timeout)
+        if check and done.returncode != 0:
+            raise ServerError(f"floor {' '.join(args)} exited {done.returncode}:\n"
+                              f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+        return done
+
+    def token(self, role: str, name: str, *extra: str) -> str:
+        out = self.floor("token", "create", "--role", role, "--name", name, *extra).stdout
+        lines = [line.strip() for line in out.splitlines() if line.strip()]
+        if not lines:
+            raise ServerError("floor token create printed nothing")
+        return lines[-1]
+
+    def start(self) -> "LiveServer":
+        if self._given_instance is not None:
+            self.instance_path = Path(self._given_instance).resolve()
+            self.instance_path.mkdir(parents=True, exist_ok=True)
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="floor-live-")
+            self.instance_path = Path(self._tmp.name)
+        if self.port is None:
+            self.port = free_port(self.host)
+        try:
+            self.floor("db", "upgrade")
+            self._log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen(
+                floor_command() + ["serve", "--host", self.host, "--port", str(self.port),
+                                   *self.serve_args],
+                env=self.environ(), cwd=self.instance_path, stdout=self._log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise ServerError(f"floor serve exited {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                resp = requests.get(self.url + "/healthz", timeout=2)
+                if resp.status_code == 200:
+                    return
+                last = f"HTTP {resp.status_code}"
+            except requests.RequestException as exc:
+                last = exc
+            time.sleep(0.1)
+        raise ServerError(f"floor serve not healthy after {self.startup_timeout:.0f} s ({last}):\n"
+                          f"{self.log_tail()}")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            # The server runs in its own session (it may have worker processes): stop them all.
+            for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    proc.wait(wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> "LiveServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def pids(self) -> list[int]:
+        """Every process of the server's session (a pre-forking server has several)."""
+        if self.proc is None:
+            return []
+        out = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[3]) == self.proc.pid:  # field 6 of stat: the session id
+                out.append(int(entry))
+        return out
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds used so far by the server's processes (Linux)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / ticks
