@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import threading
 import time
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -83,6 +84,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time and its busy handler wakes waiters by polling, not in
+        # order: queueing writers on a lock in the process gives short, fair waits instead of
+        # multi-second tails. (SQLite serves one process; PostgreSQL needs no such lock.)
+        self.write_lock: Any = threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext()
 
     def init_app(self, app: Flask) -> None:
         app.extensions["floor.db"] = self
@@ -124,14 +129,19 @@ def run_in_transaction(fn: Callable[[Session], T], attempts: int = 4) -> T:
         # End the request's read-only work (e.g. the token lookup) so the write transaction
         # starts fresh and, on SQLite, takes the write lock up front.
         session.commit()
+    write_lock = get_db().write_lock
     for attempt in range(attempts):
         try:
-            session.connection(execution_options={"floor_write": True})
-            result = fn(session)
-            session.commit()
-            return result
+            with write_lock:
+                session.connection(execution_options={"floor_write": True})
+                try:
+                    result = fn(session)
+                    session.commit()
+                    return result
+                except BaseException:
+                    session.rollback()
+                    raise
         except Exception as exc:
-            session.rollback()
             if attempt + 1 < attempts and is_retryable(exc):
                 time.sleep(0.01 * (attempt + 1))
                 continue

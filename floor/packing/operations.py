@@ -52,6 +52,16 @@ def warehouse_by_code(s: Session, code: str) -> Warehouse:
 
 
 _STATION = select(Station).where(Station.code == bindparam("code"))
+_STATION_REF = select(Station.id, Station.code, Station.kind).where(Station.code == bindparam("code"))
+
+
+def station_ref(s: Session, code: str) -> Any:
+    """(id, code, kind) of a station, created on first use; a plain row on the scan's hot path."""
+    row = s.execute(_STATION_REF, {"code": code}).first()
+    if row is None:
+        station_by_code(s, code)
+        row = s.execute(_STATION_REF, {"code": code}).first()
+    return row
 
 
 def station_by_code(s: Session, code: str, warehouse: Warehouse | None = None) -> Station:

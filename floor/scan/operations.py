@@ -156,7 +156,7 @@ def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: in
     now = utcnow()
     at = scan_domain.effective_time(req.client_at, now)
     norm = scan_domain.normalise(req.code)
-    station = packing.station_by_code(s, req.station)
+    station = packing.station_ref(s, req.station)
     device = _device_before(s, req.device_id)
     open_session = packing.open_session_of(s, station.id, req.device_id, lock=True)
     state = open_session.state if open_session is not None else None
