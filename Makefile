@@ -7,18 +7,24 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export FLOOR_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: demo test test-unit test-integration test-e2e bench install translations system-deps clean
+.PHONY: demo test test-unit test-integration test-e2e bench install translations i18n-update system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --upgrade pip > $(VENV)/install.log 2>&1
+	$(BIN)/pip install -q -e '.[test]' >> $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 	touch $(STAMP)
 
 install: $(STAMP) translations
 
 translations: $(STAMP)
 	@if [ -d floor/translations ]; then $(BIN)/pybabel compile --use-fuzzy -d floor/translations 2>&1 | grep -v "^compiling" || true; fi
+
+# After changing UI text: refresh the catalogue, translate the new msgids in zh, then `make translations`.
+i18n-update: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _l --add-location=file --sort-output \
+	  --project floor --version 0.1.0 --copyright-holder "floor contributors" -o floor/translations/messages.pot .
+	$(BIN)/pybabel update -i floor/translations/messages.pot -d floor/translations -N -w 100 --ignore-obsolete
 
 # Browser tests need Debian's chromium; image decoding needs libzbar. Installed when missing
 # and we are root (as on CI); otherwise the tests that need them say so and skip.

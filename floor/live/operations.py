@@ -268,7 +268,7 @@ def board_snapshot(s: Session, warehouse_code: str, now: dt.datetime) -> dict[st
 
     waves = _wave_progress(s, warehouse, now, cfg)
     stations = _station_throughput(s, warehouse, now)
-    tiles = [{"order_no": a["order_no"], "status": a["status"], "level": a["level"],
+    tiles = [{"order_no": a["order_no"], "status": a["status"], "level": a["level"], "since": a["since"],
               "minutes": a["minutes"]} for a in ageing[:300]]
     rejections = s.execute(
         select(ScanEvent.scan_id, ScanEvent.station, ScanEvent.device_id, ScanEvent.verdict,
@@ -280,6 +280,7 @@ def board_snapshot(s: Session, warehouse_code: str, now: dt.datetime) -> dict[st
     return {
         "warehouse": warehouse.code, "generated_at": now.isoformat(), "last_seq": last_seq,
         "settings": {"slas": cfg["slas"], "cutoff": cfg["cutoff"],
+                     "error_rate_threshold": cfg["error_rate_threshold"],
                      "utc_offset_minutes": cfg["utc_offset_minutes"]},
         "status_counts": {status: counts.get(status, 0) for status in domain.STATUSES},
         "kpis": {"packed_today": len(packed_events),

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from floor.api import actor_of, run
 from floor.auth.security import actor, requires
-from floor.db import db_session, utcnow
+from floor.db import db_session, get_db, utcnow
 from floor.errors import ApiError, json_body
 from floor.live import domain as live
 from floor.live import operations
@@ -79,10 +79,17 @@ def ack_alert(alert_id: int):  # type: ignore[no-untyped-def]
 @bp.get("/api/v1/board")
 @requires("supervisor")
 def board_data():  # type: ignore[no-untyped-def]
-    try:
-        return jsonify(operations.board_snapshot(db_session(), _warehouse_arg(), utcnow()))
-    except DomainError as exc:
-        raise ApiError(exc.code, exc.message, exc.status) from None
+    warehouse = _warehouse_arg()
+    db = get_db()
+    # One snapshot for last_seq and every aggregate: REPEATABLE READ on PostgreSQL (a SQLite
+    # read transaction is a snapshot already).
+    options = {} if db.url.startswith("sqlite") else {"isolation_level": "REPEATABLE READ"}
+    with db.sessionmaker() as s:
+        s.connection(execution_options=options)
+        try:
+            return jsonify(operations.board_snapshot(s, warehouse, utcnow()))
+        except DomainError as exc:
+            raise ApiError(exc.code, exc.message, exc.status) from None
 
 
 @bp.put("/api/v1/warehouses/<code>/settings")
@@ -154,4 +161,6 @@ def timeline_page(order_no: str):  # type: ignore[no-untyped-def]
         order = packing.find_order(s, order_no, request.args.get("channel"))
     except DomainError as exc:
         raise ApiError(exc.code, exc.message, exc.status) from None
-    return render_template("timeline.html", order=packing.order_detail(s, order))
+    settings = live.merged_settings(order.warehouse.settings)
+    return render_template("timeline.html", order=packing.order_detail(s, order),
+                           utc_offset_minutes=settings["utc_offset_minutes"])

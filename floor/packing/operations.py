@@ -52,7 +52,9 @@ def warehouse_by_code(s: Session, code: str) -> Warehouse:
 
 
 _STATION = select(Station).where(Station.code == bindparam("code"))
-_STATION_REF = select(Station.id, Station.code, Station.kind).where(Station.code == bindparam("code"))
+_STATION_REF = (select(Station.id, Station.code, Station.kind, Warehouse.code.label("warehouse_code"))
+                .outerjoin(Warehouse, Warehouse.id == Station.warehouse_id)
+                .where(Station.code == bindparam("code")))
 
 
 def station_ref(s: Session, code: str) -> Any:
@@ -372,7 +374,7 @@ def active_session(s: Session, station: Station, device_id: str, lock: bool = Fa
              .options(session_path.joinedload(PackSession.order).joinedload(Order.wave),
                       session_path.joinedload(PackSession.snapshot))
              .where(PackCursor.station_id == station.id, PackCursor.device_id == device_id))
-    cursor = s.scalar(query.with_for_update() if lock else query)
+    cursor = s.scalar(query.with_for_update(of=PackCursor) if lock else query)
     if cursor is None or cursor.session is None or cursor.session.state != "open":
         return cursor, None
     return cursor, cursor.session

@@ -257,7 +257,9 @@ def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: in
         session_id=session_id, line_no=decision.line_no,
         sku=sku, lot=None, serial=None, response=response))
     if not decision.ok and decision.code != "duplicate_read":
-        rooms = [f"station:{req.station}"]
+        # The station's warehouse hears it too (boards follow warehouse rooms).
+        rooms = [f"station:{req.station}"] + (
+            [f"warehouse:{station.warehouse_code}"] if station.warehouse_code else [])
         if order_ref is not None:
             order = target or s.get(Order, order_ref[0])
             assert order is not None

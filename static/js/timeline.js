@@ -37,10 +37,20 @@
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
 
+  // Warehouse time (the board shows the same), from the warehouse's UTC offset.
+  var titleEl = document.getElementById("order-title");
+  var offsetAttr = titleEl ? titleEl.getAttribute("data-utc-offset") : null;
+  var offsetMinutes = offsetAttr !== null && offsetAttr !== "" ? Number(offsetAttr) : NaN;
+
   function localStamp(ms) {
-    var d = new Date(ms);
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
-      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+    if (isNaN(offsetMinutes)) {
+      var d = new Date(ms);
+      return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+        pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+    }
+    var w = new Date(ms + offsetMinutes * 60000);
+    return w.getUTCFullYear() + "-" + pad(w.getUTCMonth() + 1) + "-" + pad(w.getUTCDate()) + " " +
+      pad(w.getUTCHours()) + ":" + pad(w.getUTCMinutes()) + ":" + pad(w.getUTCSeconds());
   }
 
   Array.prototype.forEach.call(document.querySelectorAll("time[datetime]"), function (el) {
