@@ -46,11 +46,16 @@ class PendingEvent:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
+_counter, _log, _rooms = EventCounter.__table__, EventLogEntry.__table__, EventRoom.__table__
+# Built once; plain Core statements: events are written on the scan's hot path.
+_NEXT_SEQ = (update(_counter).where(_counter.c.id == 1)
+             .values(last_seq=_counter.c.last_seq + 1).returning(_counter.c.last_seq))
+_LOG_INSERT = _log.insert()
+_ROOM_INSERT = _rooms.insert()
+
+
 def next_seq(session: Session) -> int:
-    result = session.execute(update(EventCounter).where(EventCounter.id == 1)
-                             .values(last_seq=EventCounter.last_seq + 1)
-                             .returning(EventCounter.last_seq))
-    seq = result.scalar_one_or_none()
+    seq = session.execute(_NEXT_SEQ).scalar_one_or_none()
     if seq is None:
         session.add(EventCounter(id=1, last_seq=1))
         session.flush()
@@ -63,6 +68,7 @@ def record_event(session: Session, type_: str, rooms: list[str], payload: dict[s
     seq = next_seq(session)
     body = {"seq": seq, **payload}
     rooms = list(dict.fromkeys(rooms))
-    session.add(EventLogEntry(seq=seq, type=type_, rooms=rooms, payload=body, at=at or utcnow()))
-    session.add_all([EventRoom(room=room[:100], seq=seq) for room in rooms])
+    session.execute(_LOG_INSERT, {"seq": seq, "type": type_, "rooms": rooms, "payload": body,
+                                  "at": at or utcnow()})
+    session.execute(_ROOM_INSERT, [{"room": room[:100], "seq": seq} for room in rooms])
     return PendingEvent(type_, rooms, body)

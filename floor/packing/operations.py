@@ -106,6 +106,9 @@ def machine_for(order: Order) -> domain.StatusMachine:
     return domain.StatusMachine.from_settings(order.warehouse.settings)
 
 
+_STATUS_INSERT = StatusEvent.__table__.insert()
+
+
 def _record_status(s: Session, order: Order, previous: str | None, actor: Actor, reason: str,
                    at: dt.datetime) -> PendingEvent:
     event = record_event(s, "status", rooms_for(order, actor.station), {
@@ -113,9 +116,10 @@ def _record_status(s: Session, order: Order, previous: str | None, actor: Actor,
         "from": previous, "at": at.isoformat(), "by": actor.name, "role": actor.role,
         "device_id": actor.device_id, "station": actor.station, "reason": reason,
         "wave_no": order.wave.wave_no if order.wave else None})
-    s.add(StatusEvent(seq=event.payload["seq"], order_id=order.id, from_status=previous,
-                      status=order.status, at=at, by=actor.name, role=actor.role,
-                      device_id=actor.device_id, station=actor.station, reason=reason))
+    s.execute(_STATUS_INSERT, {"seq": event.payload["seq"], "order_id": order.id,
+                               "from_status": previous, "status": order.status, "at": at,
+                               "by": actor.name, "role": actor.role, "device_id": actor.device_id,
+                               "station": actor.station, "reason": reason})
     return event
 
 
