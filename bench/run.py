@@ -11,7 +11,14 @@ Run by `make bench` (``.venv/bin/python bench/run.py``). One run:
    - saturated throughput: the 50 devices in closed loop, each sending as soon as its
      previous answer is in, ~10 s;
 3. prints a Markdown table and writes it to bench/results/latest.md (and the raw numbers to
-   bench/results/latest.json).
+   bench/results/latest.json);
+4. then runs the push benchmark (`bench/push.py`: scan commit -> supervisor board latency
+   with 50 and 500 boards, one process, two processes with and without Redis, a bare
+   python-socketio baseline, gthread against gevent), writes bench/results/push.md and
+   appends its tables to latest.md.
+
+``--only scan`` or ``--only push`` runs one of the two (``--only push`` leaves latest.md as
+it is and writes push.md only).
 
 Every scan device packs its own orders (pushed and waved before the phase), so verdicts are
 ``order_opened`` / ``accepted``; any other verdict is counted and reported. The bare path
@@ -47,6 +54,9 @@ from floor_sim.load import (LoadResult, bare_devices, close_all, connect_all, ma
                             pack_devices, run_closed_loop, run_open_loop, run_shift)
 from floor_sim.orders import KitProfile, OrderFactory, prepare_orders  # noqa: E402
 from floor_sim.server import LiveServer  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import push  # noqa: E402
 
 # A little bigger than the simulator's default kits (about nine scans an order), so that
 # fewer orders need pushing before each phase.
@@ -343,7 +353,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for one answer")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.md")
+    parser.add_argument("--only", choices=("scan", "push"), default=None,
+                        help="run only the scan benchmark or only the push benchmark")
+    push.add_arguments(parser, prefix="push-")
     args = parser.parse_args(argv)
+    push_args = argparse.Namespace(seed=args.seed, **{k[len("push_"):]: v for k, v in vars(args).items()
+                                                      if k.startswith("push_")})
+    push_out = args.out.with_name("push.md")
+    if args.only == "push":
+        print(push.run(push_args, push_out))
+        return 0
 
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
@@ -362,6 +381,12 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n", encoding="utf-8")
+    if args.only != "scan":
+        log("push benchmark")
+        push_text = push.run(push_args, push_out)
+        print(push_text)
+        text += "\n" + push_text
+        args.out.write_text(text + "\n", encoding="utf-8")
     args.out.with_suffix(".json").write_text(json.dumps(data, indent=2, default=str) + "\n",
                                              encoding="utf-8")
     log(f"wrote {args.out} and {args.out.with_suffix('.json').name}")

@@ -55,7 +55,8 @@ class LiveServer:
                  instance_path: str | os.PathLike[str] | None = None,
                  bench_endpoints: bool = False, debounce_ms: int | None = None,
                  database_url: str | None = None, env: Mapping[str, str] | None = None,
-                 serve_args: Sequence[str] = (), startup_timeout: float = 60.0) -> None:
+                 serve_args: Sequence[str] = (), command: Sequence[str] | None = None,
+                 startup_timeout: float = 60.0) -> None:
         self.host = host
         self.port = port
         self._given_instance = instance_path
@@ -65,6 +66,9 @@ class LiveServer:
         self.database_url = database_url
         self.extra_env = dict(env or {})
         self.serve_args = list(serve_args)
+        # Another server command instead of `floor serve` (e.g. gunicorn with another worker
+        # class); "{host}" and "{port}" in its arguments are filled in.
+        self.command = list(command) if command else None
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -123,9 +127,13 @@ class LiveServer:
         try:
             self.floor("db", "upgrade")
             self._log = open(self.log_path, "ab")
+            if self.command:
+                argv = [a.format(host=self.host, port=self.port) for a in self.command]
+            else:
+                argv = floor_command() + ["serve", "--host", self.host, "--port", str(self.port),
+                                          *self.serve_args]
             self.proc = subprocess.Popen(
-                floor_command() + ["serve", "--host", self.host, "--port", str(self.port),
-                                   *self.serve_args],
+                argv,
                 env=self.environ(), cwd=self.instance_path, stdout=self._log,
                 stderr=subprocess.STDOUT, start_new_session=True)
             self._wait_healthy()
