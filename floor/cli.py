@@ -25,15 +25,21 @@ def main() -> None:
 @click.option("--port", default=5000, type=int, show_default=True)
 @click.option("--threads", default=256, type=int, show_default=True,
               help="Worker threads; each websocket holds one.")
+@click.option("--worker", type=click.Choice(["gthread", "gevent"]), default="gthread",
+              show_default=True, help="gunicorn worker class (gevent: pip install 'floor[gevent]').")
 @click.option("--dev", is_flag=True, help="Werkzeug's development server instead of gunicorn.")
-def serve(host: str, port: int, threads: int, dev: bool) -> None:
-    app = _app()
-    from floor.extensions import socketio
+def serve(host: str, port: int, threads: int, worker: str, dev: bool) -> None:
     if dev:
-        socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True)
+        from floor.extensions import socketio
+        socketio.run(_app(), host=host, port=port, allow_unsafe_werkzeug=True)
         return
+    if worker == "gevent":
+        try:
+            import gevent  # noqa: F401
+        except ImportError:
+            raise click.ClickException("the gevent worker needs: pip install 'floor[gevent]'") from None
     from floor.server import run_gunicorn
-    run_gunicorn(app, host, port, threads)
+    run_gunicorn(_app, host, port, threads, worker)
 
 
 @main.group(help="Database schema.")

@@ -1,0 +1,54 @@
+"""`floor serve` with each gunicorn worker class answers scans over REST and Socket.IO and
+pushes events to a subscribed board."""
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+import requests
+import socketio
+
+from floor_sim.server import LiveServer
+
+
+@pytest.mark.parametrize("worker", ["gthread", "gevent"])
+def test_serve_with_worker(worker):
+    if worker == "gevent":
+        pytest.importorskip("gevent")
+    with LiveServer(serve_args=["--worker", worker]) as server:
+        server.floor("seed-demo")
+        packer, supervisor = server.token("packer", "p"), server.token("supervisor", "s")
+        wave = requests.get(f"{server.url}/api/v1/waves/W-0001", timeout=10,
+                            headers={"Authorization": f"Bearer {supervisor}"}).json()
+        waybill = next(o["waybill_no"] for o in wave["orders"] if o["waybill_no"])
+        got, seen = [], threading.Event()
+        board = socketio.Client(reconnection=False)
+
+        @board.on("status", namespace="/floor")
+        def _status(event):  # type: ignore[no-untyped-def]
+            got.append(event)
+            if event["status"] == "packing":
+                seen.set()
+
+        board.connect(server.url, namespaces=["/floor"], transports=["websocket"],
+                      auth={"token": supervisor})
+        last = requests.get(f"{server.url}/api/v1/board", timeout=10,
+                            headers={"Authorization": f"Bearer {supervisor}"}).json()["last_seq"]
+        assert board.call("subscribe", {"room": "warehouse:JX", "after_seq": last},
+                          namespace="/floor", timeout=10)["ok"]
+        handheld = socketio.Client(reconnection=False)
+        handheld.connect(server.url, namespaces=["/floor"], transports=["websocket"],
+                         auth={"token": packer})
+        verdict = handheld.call("scan", {"scan_id": uuid.uuid4().hex, "station": "P01",
+                                         "device_id": "PDA-W", "code": waybill},
+                                namespace="/floor", timeout=10)
+        assert verdict["code"] == "order_opened"
+        assert seen.wait(5), got
+        rest = requests.post(f"{server.url}/api/v1/scans", timeout=10,
+                             headers={"Authorization": f"Bearer {packer}"},
+                             json={"scan_id": uuid.uuid4().hex, "station": "P01",
+                                   "device_id": "PDA-W", "code": "NOT-A-CODE"})
+        assert rest.status_code == 200 and rest.json()["code"] == "unknown_code"
+        handheld.disconnect()
+        board.disconnect()
