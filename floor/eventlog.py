@@ -55,7 +55,7 @@ _ROOM_INSERT = _rooms.insert()
 
 
 def next_seq(session: Session) -> int:
-    seq = session.execute(_NEXT_SEQ).scalar_one_or_none()
+    seq = session.connection().execute(_NEXT_SEQ).scalar_one_or_none()
     if seq is None:
         session.add(EventCounter(id=1, last_seq=1))
         session.flush()
@@ -68,7 +68,7 @@ def record_event(session: Session, type_: str, rooms: list[str], payload: dict[s
     seq = next_seq(session)
     body = {"seq": seq, **payload}
     rooms = list(dict.fromkeys(rooms))
-    session.execute(_LOG_INSERT, {"seq": seq, "type": type_, "rooms": rooms, "payload": body,
+    session.connection().execute(_LOG_INSERT, {"seq": seq, "type": type_, "rooms": rooms, "payload": body,
                                   "at": at or utcnow()})
-    session.execute(_ROOM_INSERT, [{"room": room[:100], "seq": seq} for room in rooms])
+    session.connection().execute(_ROOM_INSERT, [{"room": room[:100], "seq": seq} for room in rooms])
     return PendingEvent(type_, rooms, body)

@@ -59,10 +59,10 @@ _STATION_REF = (select(Station.id, Station.code, Station.kind, Warehouse.code.la
 
 def station_ref(s: Session, code: str) -> Any:
     """(id, code, kind) of a station, created on first use; a plain row on the scan's hot path."""
-    row = s.execute(_STATION_REF, {"code": code}).first()
+    row = s.connection().execute(_STATION_REF, {"code": code}).first()
     if row is None:
         station_by_code(s, code)
-        row = s.execute(_STATION_REF, {"code": code}).first()
+        row = s.connection().execute(_STATION_REF, {"code": code}).first()
     return row
 
 
@@ -116,7 +116,7 @@ def _record_status(s: Session, order: Order, previous: str | None, actor: Actor,
         "from": previous, "at": at.isoformat(), "by": actor.name, "role": actor.role,
         "device_id": actor.device_id, "station": actor.station, "reason": reason,
         "wave_no": order.wave.wave_no if order.wave else None})
-    s.execute(_STATUS_INSERT, {"seq": event.payload["seq"], "order_id": order.id,
+    s.connection().execute(_STATUS_INSERT, {"seq": event.payload["seq"], "order_id": order.id,
                                "from_status": previous, "status": order.status, "at": at,
                                "by": actor.name, "role": actor.role, "device_id": actor.device_id,
                                "station": actor.station, "reason": reason})
@@ -350,7 +350,7 @@ _OPEN_SESSION = {False: _open_session_query(False), True: _open_session_query(Tr
 
 
 def open_session_of(s: Session, station_id: int, device_id: str, lock: bool = False) -> OpenSession | None:
-    row = s.execute(_OPEN_SESSION[lock], {"station_id": station_id, "device_id": device_id}).first()
+    row = s.connection().execute(_OPEN_SESSION[lock], {"station_id": station_id, "device_id": device_id}).first()
     if row is None:
         return None
     kit = _KITS.get((row.snapshot_id, row.content_hash))

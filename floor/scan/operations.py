@@ -86,7 +86,7 @@ _SCAN_INSERT = _scan_events.insert()
 
 def _device_before(s: Session, device_id: str) -> _DeviceRead:
     """The device's previous read (the debounce rule needs it), row locked on PostgreSQL."""
-    row = s.execute(_DEVICE_READ, {"device_id": device_id}).first()
+    row = s.connection().execute(_DEVICE_READ, {"device_id": device_id}).first()
     if row is None:
         return _DeviceRead(None, None, None)
     return _DeviceRead(row.id, row.last_code, row.last_code_at)
@@ -95,13 +95,13 @@ def _device_before(s: Session, device_id: str) -> _DeviceRead:
 def _device_after(s: Session, device: _DeviceRead, device_id: str, station: str,
                   now: dt.datetime, code: str | None) -> None:
     if device.id is None:
-        s.execute(_devices.insert(), {"device_id": device_id, "kind": "handheld", "station": station,
+        s.connection().execute(_devices.insert(), {"device_id": device_id, "kind": "handheld", "station": station,
                                       "last_seen_at": now, "state": "online", "last_code": code,
                                       "last_code_at": now if code is not None else None})
     elif code is None:
-        s.execute(_DEVICE_SEEN, {"b_id": device.id, "station": station, "last_seen_at": now})
+        s.connection().execute(_DEVICE_SEEN, {"b_id": device.id, "station": station, "last_seen_at": now})
     else:
-        s.execute(_DEVICE_READ_CODE, {"b_id": device.id, "station": station, "last_seen_at": now,
+        s.connection().execute(_DEVICE_READ_CODE, {"b_id": device.id, "station": station, "last_seen_at": now,
                                       "last_code": code, "last_code_at": now})
 
 
@@ -144,7 +144,8 @@ def _other_orders(s: Session, sku: str, current: packing.OpenSession) -> tuple[t
 
 def record_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: int,
                 render: Render) -> ScanResult:
-    existing = s.execute(_SCAN_REPLAY, {"scan_id": req.scan_id}).scalar()
+    # Plain Core on the session's connection: the ORM adds nothing to these statements.
+    existing = s.connection().execute(_SCAN_REPLAY, {"scan_id": req.scan_id}).scalar()
     if existing is not None:
         return ScanResult(existing, replayed=True)
     with s.no_autoflush:
@@ -227,7 +228,7 @@ def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: in
             order_ref = (session_row.order_id, session_row.order.order_no, session_row.order.status)
         else:
             # The common case, an item counted: one UPDATE, no ORM unit of work.
-            s.execute(_SESSION_COUNTS, {"b_id": open_session.id,
+            s.connection().execute(_SESSION_COUNTS, {"b_id": open_session.id,
                                         "counts": {str(k): v for k, v in sorted(state.counts.items())}})
 
     # The scan belongs to the order it names, else to the order open at the device.
@@ -248,7 +249,7 @@ def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: in
         "line_no": decision.line_no, "sku": sku, "params": params,
     }
     s.flush()   # the ORM changes of the rarer paths, before the scan row that refers to them
-    s.execute(_SCAN_INSERT, dict(
+    s.connection().execute(_SCAN_INSERT, dict(
         scan_id=req.scan_id, station=req.station, device_id=req.device_id, by=actor.name,
         role=actor.role, raw=_as_received(req.code, norm.readable),
         code=norm.text, symbology_id=norm.symbology_id, at=at, received_at=now, ok=decision.ok,
