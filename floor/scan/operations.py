@@ -152,6 +152,102 @@ def record_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: int,
         return _record_new_scan(s, req, actor, debounce_ms, render)
 
 
+@dataclass
+class _Read:
+    """What the scan was found to be: the decision and the things it named."""
+    decision: Decision
+    target: Order | None = None          # the order a waybill / order number named
+    line: domain.KitLine | None = None   # the kit line an item code matched
+    catalog_sku: str | None = None       # the SKU a code outside the kit means
+    catalog_name: str | None = None
+
+
+def _decide(s: Session, req: ScanRequest, norm: scan_domain.NormalisedCode, station: Any,
+            device: _DeviceRead, open_session: packing.OpenSession | None, now: dt.datetime,
+            debounce_ms: int) -> _Read:
+    """Load just the facts this scan needs, and let the domain decide."""
+    if not norm.readable:
+        return _Read(Decision(False, "unreadable", {"reason": norm.error}))
+    if scan_domain.is_duplicate_read(device.last_code, device.last_code_at, norm.text, now,
+                                     debounce_ms):
+        return _Read(Decision(False, "duplicate_read", {"code": norm.text}))
+    if station.kind == "dock":
+        target, ref = _order_named_by(s, norm.text, station.id, req.device_id)
+        can_load = target is not None and packing.machine_for(target).can_transition(
+            target.status, domain.LOADED)
+        return _Read(domain.decide_dock_scan(ref, norm.text, can_load), target)
+    state = open_session.state if open_session is not None else None
+    # Most scans are items of the open kit: look there before asking the database.
+    line = state.kit.line_for_code(norm.text) if state is not None else None
+    target = ref = None
+    catalog_sku = catalog_name = None
+    other: tuple[tuple[str, str | None], ...] = ()
+    if line is None:
+        target, ref = _order_named_by(s, norm.text, station.id, req.device_id)
+    if ref is None and line is None:
+        mapping = s.get(SkuBarcode, norm.text)
+        if mapping is not None:
+            catalog_sku, catalog_name = mapping.sku.code, mapping.sku.name
+        if catalog_sku is not None and open_session is not None:
+            other = _other_orders(s, catalog_sku, open_session)
+    facts = domain.ScanFacts(
+        code=norm.text, state=state, order=ref, catalog_sku=catalog_sku, other_orders=other,
+        waybill_candidate=(ref is None and catalog_sku is None
+                           and scan_domain.looks_like_waybill(norm.text)),
+        open_order_status=open_session.order_status if open_session is not None else None)
+    return _Read(domain.decide_scan(facts), target, line, catalog_sku, catalog_name)
+
+
+@dataclass
+class _Applied:
+    session_id: int | None
+    state: domain.PackState | None
+    order_ref: tuple[int, str, str] | None     # (id, order_no, status) the scan belongs to
+
+
+def _apply(s: Session, req: ScanRequest, read: _Read, code: str, station: Any,
+           open_session: packing.OpenSession | None, actor: Actor, at: dt.datetime,
+           events: list[PendingEvent]) -> _Applied:
+    """Change what the decision says; the common item scan is one UPDATE, no ORM."""
+    decision = read.decision
+    applied = _Applied(open_session.id if open_session else None,
+                       open_session.state if open_session else None,
+                       (open_session.order_id, open_session.order_no, open_session.order_status)
+                       if open_session else None)
+    if decision.action == "load":
+        assert read.target is not None
+        events.append(packing.set_status(s, read.target, domain.LOADED, actor,
+                                         f"dock scan at {station.code}", at))
+    elif decision.action == "open":
+        assert read.target is not None
+        session_row = _open(s, read.target, station, req.device_id, actor, at, events)
+        applied.session_id, applied.state = session_row.id, packing.pack_state(session_row)
+    elif decision.action in ("credit", "bind_waybill"):
+        state = applied.state
+        assert open_session is not None and state is not None
+        domain.apply_decision(state, decision, code)
+        if decision.action == "credit" and not decision.completes:
+            s.connection().execute(_SESSION_COUNTS, {
+                "b_id": open_session.id,
+                "counts": {str(k): v for k, v in sorted(state.counts.items())}})
+        else:
+            session_row = s.get(PackSession, open_session.id)
+            assert session_row is not None
+            packing.save_state(session_row, state)
+            if decision.action == "bind_waybill":
+                packing._bind_waybill(s, session_row.order, code)
+            if decision.completes:
+                assert state.is_complete()
+                events.append(packing.complete_session(s, session_row, None, actor, at,
+                                                       f"kit complete, scan {req.scan_id}"))
+            applied.order_ref = (session_row.order_id, session_row.order.order_no,
+                                 session_row.order.status)
+    # The scan belongs to the order it names, else to the order open at the device.
+    if read.target is not None:
+        applied.order_ref = (read.target.id, read.target.order_no, read.target.status)
+    return applied
+
+
 def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: int,
                      render: Render) -> ScanResult:
     now = utcnow()
@@ -160,86 +256,21 @@ def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: in
     station = packing.station_ref(s, req.station)
     device = _device_before(s, req.device_id)
     open_session = packing.open_session_of(s, station.id, req.device_id, lock=True)
-    state = open_session.state if open_session is not None else None
     actor = Actor(actor.name, actor.role, req.device_id, req.station)
     events: list[PendingEvent] = []
-    target: Order | None = None
-    line: domain.KitLine | None = None
-    catalog_sku: str | None = None
-    catalog_name: str | None = None
 
-    if not norm.readable:
-        decision = Decision(False, "unreadable", {"reason": norm.error})
-    elif scan_domain.is_duplicate_read(device.last_code, device.last_code_at, norm.text, now,
-                                       debounce_ms):
-        decision = Decision(False, "duplicate_read", {"code": norm.text})
-    elif station.kind == "dock":
-        target, ref = _order_named_by(s, norm.text, station.id, req.device_id)
-        can_load = target is not None and packing.machine_for(target).can_transition(
-            target.status, domain.LOADED)
-        decision = domain.decide_dock_scan(ref, norm.text, can_load)
-    else:
-        # Most scans are items of the open kit: look there before asking the database.
-        if state is not None:
-            line = state.kit.line_for_code(norm.text)
-        ref = None
-        if line is None:
-            target, ref = _order_named_by(s, norm.text, station.id, req.device_id)
-        other: tuple[tuple[str, str | None], ...] = ()
-        if ref is None and line is None:
-            mapping = s.get(SkuBarcode, norm.text)
-            if mapping is not None:
-                catalog_sku, catalog_name = mapping.sku.code, mapping.sku.name
-            if catalog_sku is not None and open_session is not None:
-                other = _other_orders(s, catalog_sku, open_session)
-        facts = domain.ScanFacts(
-            code=norm.text, state=state, order=ref, catalog_sku=catalog_sku, other_orders=other,
-            waybill_candidate=(ref is None and catalog_sku is None
-                               and scan_domain.looks_like_waybill(norm.text)),
-            open_order_status=open_session.order_status if open_session is not None else None)
-        decision = domain.decide_scan(facts)
+    read = _decide(s, req, norm, station, device, open_session, now, debounce_ms)
     _device_after(s, device, req.device_id, req.station, now, norm.text if norm.readable else None)
+    applied = _apply(s, req, read, norm.text, station, open_session, actor, at, events)
 
-    session_id = open_session.id if open_session is not None else None
-    order_ref: tuple[int, str, str] | None = (
-        (open_session.order_id, open_session.order_no, open_session.order_status)
-        if open_session is not None else None)
-    if decision.action == "load":
-        assert target is not None
-        events.append(packing.set_status(s, target, domain.LOADED, actor,
-                                         f"dock scan at {station.code}", at))
-    elif decision.action == "open":
-        assert target is not None
-        session_row = _open(s, target, station, req.device_id, actor, at, events)
-        session_id, state = session_row.id, packing.pack_state(session_row)
-    elif decision.action in ("credit", "bind_waybill"):
-        assert open_session is not None and state is not None
-        domain.apply_decision(state, decision, norm.text)
-        if decision.action == "bind_waybill" or decision.completes:
-            session_row = s.get(PackSession, open_session.id)
-            assert session_row is not None
-            packing.save_state(session_row, state)
-            if decision.action == "bind_waybill":
-                packing._bind_waybill(s, session_row.order, norm.text)
-            if decision.completes:
-                assert state.is_complete()
-                events.append(packing.complete_session(s, session_row, None, actor, at,
-                                                       f"kit complete, scan {req.scan_id}"))
-            order_ref = (session_row.order_id, session_row.order.order_no, session_row.order.status)
-        else:
-            # The common case, an item counted: one UPDATE, no ORM unit of work.
-            s.connection().execute(_SESSION_COUNTS, {"b_id": open_session.id,
-                                        "counts": {str(k): v for k, v in sorted(state.counts.items())}})
-
-    # The scan belongs to the order it names, else to the order open at the device.
-    if target is not None:
-        order_ref = (target.id, target.order_no, target.status)
+    decision, state, order_ref = read.decision, applied.state, applied.order_ref
+    line = read.line
     if line is None and decision.line_no is not None and state is not None:
         line = state.kit.line(decision.line_no)
-    sku = line.sku if line is not None else catalog_sku
+    sku = line.sku if line is not None else read.catalog_sku
     params = {**decision.params, "completes": decision.completes}
-    if catalog_name is not None:
-        params.setdefault("name", catalog_name)
+    if read.catalog_name is not None:
+        params.setdefault("name", read.catalog_name)
     message = render(decision.code, params)
     response: dict[str, Any] = {
         "ok": decision.ok, "code": decision.code, "message": message, "scan_id": req.scan_id,
@@ -255,14 +286,14 @@ def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: in
         code=norm.text, symbology_id=norm.symbology_id, at=at, received_at=now, ok=decision.ok,
         verdict=decision.code, message=message,
         order_id=order_ref[0] if order_ref is not None else None,
-        session_id=session_id, line_no=decision.line_no,
+        session_id=applied.session_id, line_no=decision.line_no,
         sku=sku, lot=None, serial=None, response=response))
     if not decision.ok and decision.code != "duplicate_read":
         # The station's warehouse hears it too (boards follow warehouse rooms).
         rooms = [f"station:{req.station}"] + (
             [f"warehouse:{station.warehouse_code}"] if station.warehouse_code else [])
         if order_ref is not None:
-            order = target or s.get(Order, order_ref[0])
+            order = read.target or s.get(Order, order_ref[0])
             assert order is not None
             rooms = packing.rooms_for(order, req.station)
         events.append(record_event(s, "scan_rejected", rooms, {
