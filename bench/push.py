@@ -36,6 +36,7 @@ process share the machine's cores with the servers; the client CPU is reported.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import math
@@ -50,7 +51,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +68,7 @@ import requests  # noqa: E402
 from floor_sim.handheld import LeanRestHandheld, _verdict_from_http  # noqa: E402
 from floor_sim.load import percentile  # noqa: E402
 from floor_sim.orders import KitProfile, OrderFactory, prepare_orders  # noqa: E402
-from floor_sim.server import LiveServer, ServerError, free_port  # noqa: E402
+from floor_sim.server import LiveServer, RedisServer, ServerError, free_port, postgres_schema  # noqa: E402
 
 NAMESPACE = "/floor"
 WAREHOUSE = "JX"
@@ -191,39 +191,6 @@ class BareServer:
                 except ProcessLookupError:
                     pass
         self.proc = None
-
-
-class RedisServer:
-    """A private redis-server on a free port, so a run can stop it."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        import redis
-
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis(port=self.port).ping()
-                return
-            except Exception:
-                time.sleep(0.05)
-        raise ServerError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
 
 
 # --- boards ----------------------------------------------------------------------------------
@@ -657,24 +624,16 @@ class PushBench:
         if not shutil.which("redis-server"):
             self.skipped.append("two processes: redis-server is not installed")
             return
-        from sqlalchemy import create_engine, text
-
-        from floor.migrate import upgrade
-
-        schema = f"floor_push_{uuid.uuid4().hex[:8]}"
+        schema = contextlib.ExitStack()
         try:
-            admin = create_engine(pg.replace("postgresql://", "postgresql+psycopg://"))
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            url = schema.enter_context(postgres_schema(pg, "floor_push"))
         except Exception as exc:  # noqa: BLE001
             self.skipped.append(f"two processes: PostgreSQL at {urlsplit(pg).netloc} unreachable ({type(exc).__name__})")
             log(f"two processes: skipped ({exc!r})"[:300])
             return
-        url = f"{pg}{'&' if '?' in pg else '?'}options=-csearch_path%3D{schema}"
         redis_server = RedisServer()
         servers: list[LiveServer] = []
         try:
-            upgrade(url)
             redis_server.start()
             env = {"FLOOR_MESSAGE_QUEUE": redis_server.url, "FLOOR_SECRET_KEY": secrets.token_hex(16),
                    "FLOOR_ALERT_INTERVAL_S": "0"}
@@ -711,10 +670,8 @@ class PushBench:
                 s.stop()
             redis_server.stop()
             try:
-                with admin.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
-            except Exception:  # noqa: BLE001
+                schema.close()
+            except Exception:  # noqa: BLE001 - a failed drop must not hide the results
                 pass
 
 

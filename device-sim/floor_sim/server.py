@@ -14,6 +14,7 @@ real database or message queue); pass `database_url` or `env` to set them on pur
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -22,8 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import requests
 
@@ -224,3 +226,60 @@ class LiveServer:
             fields = stat[stat.rindex(")") + 2:].split()
             total += int(fields[11]) + int(fields[12])  # utime, stime
         return total / ticks
+
+
+class RedisServer:
+    """A private redis-server on a free port, so a test or a benchmark can stop and restart it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import redis
+
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis(port=self.port).ping()
+                return
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(0.05)
+        raise ServerError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+@contextlib.contextmanager
+def postgres_schema(base_url: str, prefix: str = "floor") -> Iterator[str]:
+    """A fresh, migrated schema on PostgreSQL for one test or run; yields a URL whose
+    connections use it, and drops it afterwards."""
+    from sqlalchemy import create_engine, text
+
+    from floor.migrate import upgrade
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
+        try:
+            upgrade(url)
+            yield url
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()

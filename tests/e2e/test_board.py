@@ -20,8 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any
 
 import pytest
 import requests
-from floor_sim.server import LiveServer, free_port
+from floor_sim.server import LiveServer, RedisServer, postgres_schema
 
 pytestmark = pytest.mark.e2e
 
@@ -391,70 +389,26 @@ def test_tiles_age_on_screen_and_screenshots(browser: Any, single: tuple[LiveSer
 
 # ---- two processes -----------------------------------------------------------------------------
 
-class RedisServer:
-    """A private redis-server on a free port (as in tests/integration/test_scale_out.py)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import redis
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis(port=self.port).ping()
-                return
-            except Exception:  # noqa: BLE001 - not up yet
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-
 @pytest.fixture
 def cluster() -> Iterator[tuple[LiveServer, LiveServer]]:
     if not PG_URL or not shutil.which("redis-server"):
         pytest.skip("the two-process board test needs FLOOR_TEST_POSTGRES_URL and redis-server")
-    from sqlalchemy import create_engine, text
-
-    from floor.migrate import upgrade
-
-    schema = f"floor_board_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
-    redis_server = RedisServer()
-    servers: list[LiveServer] = []
-    try:
-        upgrade(url)
-        redis_server.start()
-        env = {"FLOOR_MESSAGE_QUEUE": redis_server.url, "FLOOR_SECRET_KEY": "board-e2e-shared-secret",
-               "FLOOR_ALERT_INTERVAL_S": "0"}
-        servers = [LiveServer(database_url=url, env=env, debounce_ms=0) for _ in range(2)]
-        for server in servers:
-            server.start()
-        servers[0].floor("seed-demo")
-        yield servers[0], servers[1]
-    finally:
-        for server in servers:
-            server.stop()
-        redis_server.stop()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema(PG_URL, "floor_board") as url:
+        redis_server = RedisServer()
+        servers: list[LiveServer] = []
+        try:
+            redis_server.start()
+            env = {"FLOOR_MESSAGE_QUEUE": redis_server.url,
+                   "FLOOR_SECRET_KEY": "board-e2e-shared-secret", "FLOOR_ALERT_INTERVAL_S": "0"}
+            servers = [LiveServer(database_url=url, env=env, debounce_ms=0) for _ in range(2)]
+            for server in servers:
+                server.start()
+            servers[0].floor("seed-demo")
+            yield servers[0], servers[1]
+        finally:
+            for server in servers:
+                server.stop()
+            redis_server.stop()
 
 
 def test_board_on_b_follows_scans_on_a_and_catches_up_after_offline(browser: Any, cluster: Any) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import threading
 import time
 import uuid
@@ -16,10 +15,7 @@ import uuid
 import pytest
 import requests
 import socketio
-from sqlalchemy import create_engine, text
-
-from floor.migrate import upgrade
-from floor_sim.server import LiveServer, free_port
+from floor_sim.server import LiveServer, RedisServer, postgres_schema
 
 PG_URL = os.environ.get("FLOOR_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(
@@ -29,38 +25,6 @@ pytestmark = pytest.mark.skipif(
 ORDER = {"order_no": "SO-1", "channel": "taobao", "warehouse": "JX", "waybill_no": "SF9000000000001",
          "lines": [{"sku": "A", "name": "精华", "qty": 1, "role": "main", "barcodes": ["6900000000017"]},
                    {"sku": "B", "name": "礼盒", "qty": 1, "role": "giftbox", "barcodes": ["6900000000024"]}]}
-
-
-class RedisServer:
-    """A private redis-server, so the test can stop and restart it."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import redis
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis(port=self.port).ping()
-                return
-            except Exception:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
 
 
 class Board:
@@ -108,28 +72,20 @@ class Board:
 
 @pytest.fixture
 def cluster():
-    schema = f"floor_scale_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
-    upgrade(url)
-    redis_server = RedisServer()
-    redis_server.start()
-    env = {"FLOOR_MESSAGE_QUEUE": redis_server.url, "FLOOR_SECRET_KEY": "shared-secret",
-           "FLOOR_ALERT_INTERVAL_S": "0"}
-    servers = [LiveServer(database_url=url, env=env) for _ in range(2)]
-    try:
-        for server in servers:
-            server.start()
-        yield servers, redis_server
-    finally:
-        for server in servers:
-            server.stop()
-        redis_server.stop()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema(PG_URL, "floor_scale") as url:
+        redis_server = RedisServer()
+        redis_server.start()
+        env = {"FLOOR_MESSAGE_QUEUE": redis_server.url, "FLOOR_SECRET_KEY": "shared-secret",
+               "FLOOR_ALERT_INTERVAL_S": "0"}
+        servers = [LiveServer(database_url=url, env=env) for _ in range(2)]
+        try:
+            for server in servers:
+                server.start()
+            yield servers, redis_server
+        finally:
+            for server in servers:
+                server.stop()
+            redis_server.stop()
 
 
 def _scan(server, token, code, device="PDA-A"):
