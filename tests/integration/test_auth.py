@@ -90,3 +90,12 @@ def test_passwords_are_stored_hashed(app, users):
     with app.app_context(), standalone_session(app) as s:
         stored = s.scalar(select(User.password_hash).where(User.username == "packer1"))
     assert "correct horse" not in stored and stored.startswith(("scrypt:", "pbkdf2:"))
+
+
+def test_security_headers_on_pages_and_api(app, api):
+    for response in (app.test_client().get("/login"), api.get("/api/v1/openapi.json")):
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
