@@ -159,7 +159,7 @@ def _freeze(s: Session, order: Order, kit: domain.Kit, actor: Actor, reason: str
     return snap
 
 
-def _bind_waybill(s: Session, order: Order, waybill_no: str) -> None:
+def bind_waybill(s: Session, order: Order, waybill_no: str) -> None:
     holder = s.scalar(select(Order).where(Order.waybill_no == waybill_no, Order.id != order.id))
     if holder is not None:
         raise DomainError("waybill_in_use",
@@ -193,7 +193,7 @@ def upsert_order(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Order,
         s.add(order)
         s.flush()
         if waybill_no:
-            _bind_waybill(s, order, waybill_no)
+            bind_waybill(s, order, waybill_no)
         _remember_barcodes(s, kit)
         events.append(_record_status(s, order, None, actor, "received from OMS", utcnow()))
         return order, True, events
@@ -208,7 +208,7 @@ def upsert_order(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Order,
         raise DomainError("order_already_packed",
                           f"Order {order_no} is already packed; its kit cannot change.", 409)
     if waybill_no and waybill_no != order.waybill_no:
-        _bind_waybill(s, order, waybill_no)
+        bind_waybill(s, order, waybill_no)
     order.customer = customer
     if kit_changed:
         order.lines = [l.as_dict() for l in kit.lines]
@@ -371,14 +371,14 @@ def save_state(session_row: PackSession, state: domain.PackState) -> None:
     session_row.waived = sorted(state.waived)
 
 
-def active_session(s: Session, station: Station, device_id: str, lock: bool = False) -> tuple[PackCursor | None, PackSession | None]:
+def active_session(s: Session, station: Station, device_id: str) -> tuple[PackCursor | None, PackSession | None]:
     """The (station, device)'s cursor and its open session, loaded in one query."""
     session_path = joinedload(PackCursor.session)
     query = (select(PackCursor)
              .options(session_path.joinedload(PackSession.order).joinedload(Order.wave),
                       session_path.joinedload(PackSession.snapshot))
              .where(PackCursor.station_id == station.id, PackCursor.device_id == device_id))
-    cursor = s.scalar(query.with_for_update(of=PackCursor) if lock else query)
+    cursor = s.scalar(query)
     if cursor is None or cursor.session is None or cursor.session.state != "open":
         return cursor, None
     return cursor, cursor.session

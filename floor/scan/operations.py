@@ -235,7 +235,7 @@ def _apply(s: Session, req: ScanRequest, read: _Read, code: str, station: Any,
             assert session_row is not None
             packing.save_state(session_row, state)
             if decision.action == "bind_waybill":
-                packing._bind_waybill(s, session_row.order, code)
+                packing.bind_waybill(s, session_row.order, code)
             if decision.completes:
                 assert state.is_complete()
                 events.append(packing.complete_session(s, session_row, None, actor, at,
