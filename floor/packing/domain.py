@@ -5,6 +5,7 @@ decision needs into a `ScanFacts`, calls `decide_scan`, and applies the `Decisio
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -60,9 +61,14 @@ class Kit:
         raise KeyError(line_no)
 
     def line_for_code(self, code: str) -> KitLine | None:
-        for line in self.lines:
-            if code in line.barcodes:
-                return line
+        return self.line_for_keys((code,))
+
+    def line_for_keys(self, keys: Iterable[str]) -> KitLine | None:
+        """The line listing any of these codes (a scan's code and its other GTIN forms)."""
+        for key in keys:
+            for line in self.lines:
+                if key in line.barcodes:
+                    return line
         return None
 
     def units(self) -> int:
@@ -242,6 +248,10 @@ class ScanFacts:
     other_orders: tuple[tuple[str, str | None], ...] = ()  # (order_no, wave_no) holding that SKU
     waybill_candidate: bool = False              # looks like a waybill and is bound to no order
     open_order_status: str | None = None         # status of the order open at the device
+    keys: tuple[str, ...] = ()                   # other forms of the code (GTIN lengths)
+    lot: str | None = None                       # GS1 AI 10 of the scanned item
+    expiry: dt.date | None = None                # GS1 AI 17
+    today: dt.date | None = None                 # the warehouse's date, for expiry
 
 
 @dataclass(frozen=True)
@@ -270,9 +280,9 @@ def decide_scan(facts: ScanFacts) -> Decision:
     if facts.open_order_status in (ON_HOLD, EXCEPTION, CANCELLED):
         return Decision(False, "order_blocked", {"order_no": state.order_no,
                                                  "status": facts.open_order_status})
-    line = state.kit.line_for_code(facts.code)
+    line = state.kit.line_for_keys(facts.keys or (facts.code,))
     if line is not None:
-        return _decide_item(state, line)
+        return _decide_item(state, line, facts)
     if facts.waybill_candidate and not state.waybill_no:
         completes = not state.short_lines()
         return Decision(True, "accepted" if completes else "waybill_bound",
@@ -317,9 +327,16 @@ def _decide_open(order: OrderRef, state: PackState | None) -> Decision:
     return Decision(True, "order_opened", params, action="open")
 
 
-def _decide_item(state: PackState, line: KitLine) -> Decision:
+def _decide_item(state: PackState, line: KitLine, facts: ScanFacts | None = None) -> Decision:
     params = {"order_no": state.order_no, "sku": line.sku, "name": line.name, "role": line.role,
               "line_no": line.line_no}
+    if facts is not None and facts.expiry is not None and facts.today is not None \
+            and facts.expiry < facts.today:
+        return Decision(False, "expired", {**params, "expiry": facts.expiry.isoformat()},
+                        line_no=line.line_no)
+    if facts is not None and line.lot and facts.lot and facts.lot != line.lot:
+        return Decision(False, "lot_mismatch", {**params, "lot": facts.lot, "pinned_lot": line.lot},
+                        line_no=line.line_no)
     if state.packed(line) >= line.qty:
         return Decision(False, "over_scan", {**params, "qty": line.qty}, line_no=line.line_no)
     if line.role == "giftbox":

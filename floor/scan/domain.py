@@ -19,14 +19,92 @@ CLIENT_CLOCK_WINDOW = dt.timedelta(hours=24)
 
 
 @dataclass(frozen=True)
+class Gs1Data:
+    """What a GS1 element string says about the item (AIs 01/02, 10, 17, 21, 00)."""
+    gtin: str | None = None          # GTIN-14
+    lot: str | None = None
+    expiry: dt.date | None = None
+    serial: str | None = None
+    sscc: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"gtin": self.gtin, "lot": self.lot, "serial": self.serial, "sscc": self.sscc,
+                "expiry": self.expiry.isoformat() if self.expiry else None}
+
+
+@dataclass(frozen=True)
 class NormalisedCode:
     text: str                        # what the rules compare; "" when unreadable
     symbology_id: str | None = None  # AIM identifier the scanner prefixed, e.g. "]E0"
     error: str | None = None         # why it is unreadable: empty | too_long | control_characters
+    gs1: Gs1Data | None = None       # parsed GS1 data, when the code carries it
 
     @property
     def readable(self) -> bool:
         return self.error is None
+
+    def item_keys(self) -> tuple[str, ...]:
+        """The codes this scan may be listed as on a kit line or in the catalogue: as read, then
+        its GTIN in every length (GTIN-14, EAN-13, UPC-A, EAN-8), so a GS1-128 scan of a GTIN-14
+        finds the EAN-13 the OMS sent, and the other way round."""
+        keys = [self.text]
+        gtin = self.gs1.gtin if self.gs1 is not None else gtin14(self.text)
+        if gtin is not None:
+            for length in (14, 13, 12, 8):
+                short = gtin[14 - length:]
+                if gtin[:14 - length].strip("0") == "" and short not in keys:
+                    keys.append(short)
+        return tuple(keys)
+
+
+# AIM identifiers of symbols that carry GS1 element strings (GS1-128, GS1 DataMatrix,
+# GS1 QR, GS1 DataBar).
+GS1_SYMBOLOGIES = ("]C1", "]d2", "]Q3", "]e0")
+
+
+def gs1_check_digit(body: str) -> str:
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return str((10 - total % 10) % 10)
+
+
+def gtin14(code: str) -> str | None:
+    """EAN-8, UPC-A, EAN-13 or GTIN-14 with a valid check digit, as GTIN-14; else None."""
+    if len(code) not in (8, 12, 13, 14) or not code.isdigit():
+        return None
+    if gs1_check_digit(code[:-1]) != code[-1]:
+        return None
+    return code.zfill(14)
+
+
+def parse_gs1(text: str, symbology: str | None) -> Gs1Data | None:
+    """GS1 element strings, parsed with biip. Only tried where GS1 is plausible: a GS1
+    symbology identifier, a GS separator, or a long all-digit string that opens with AI 01/02/00."""
+    plausible = (symbology in GS1_SYMBOLOGIES or GS in text
+                 or (len(text) >= 16 and text[:2] in ("01", "02", "00") and text[:16].isdigit()))
+    if not plausible:
+        return None
+    try:
+        import biip
+
+        message = biip.parse(text).gs1_message
+    except Exception:  # noqa: BLE001 - not GS1 after all: the code is compared as it is
+        return None
+    if message is None:
+        return None
+    values: dict[str, object] = {}
+    for element in message.element_strings:
+        ai = element.ai.ai
+        if ai in ("01", "02") and element.gtin is not None:
+            values.setdefault("gtin", element.gtin.value.zfill(14))
+        elif ai == "10":
+            values["lot"] = element.value
+        elif ai == "17" and element.date is not None:
+            values["expiry"] = element.date
+        elif ai == "21":
+            values["serial"] = element.value
+        elif ai == "00":
+            values["sscc"] = element.value
+    return Gs1Data(**values) if values else None  # type: ignore[arg-type]
 
 
 def _is_control(ch: str) -> bool:
@@ -53,7 +131,7 @@ def normalise(raw: object) -> NormalisedCode:
             return NormalisedCode("", symbology, error="empty")
     if any(_is_control(ch) for ch in text):
         return NormalisedCode("", symbology, error="control_characters")
-    return NormalisedCode(text, symbology)
+    return NormalisedCode(text, symbology, gs1=parse_gs1(text, symbology))
 
 
 def storable(raw: object) -> str:

@@ -32,6 +32,8 @@ MESSAGES: dict[str, str] = {
     "not_in_wave": N_("Order %(order_no)s is not in a wave yet."),
     "order_held": N_("Order %(order_no)s is being packed at %(station)s by %(device_id)s."),
     "order_blocked": N_("Order %(order_no)s is %(status)s and cannot be packed."),
+    "expired": N_("%(name)s expired on %(expiry)s: take another one."),
+    "lot_mismatch": N_("%(name)s lot %(lot)s: this order needs lot %(pinned_lot)s."),
     "loaded": N_("Order %(order_no)s loaded."),
     "already_loaded": N_("Order %(order_no)s is already %(status)s."),
     "not_ready_for_loading": N_("Order %(order_no)s is %(status)s: not ready for loading."),

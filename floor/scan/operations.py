@@ -177,15 +177,16 @@ def _decide(s: Session, req: ScanRequest, norm: scan_domain.NormalisedCode, stat
             target.status, domain.LOADED)
         return _Read(domain.decide_dock_scan(ref, norm.text, can_load), target)
     state = open_session.state if open_session is not None else None
+    keys = norm.item_keys()
     # Most scans are items of the open kit: look there before asking the database.
-    line = state.kit.line_for_code(norm.text) if state is not None else None
+    line = state.kit.line_for_keys(keys) if state is not None else None
     target = ref = None
     catalog_sku = catalog_name = None
     other: tuple[tuple[str, str | None], ...] = ()
     if line is None:
         target, ref = _order_named_by(s, norm.text, station.id, req.device_id)
     if ref is None and line is None:
-        mapping = s.get(SkuBarcode, norm.text)
+        mapping = next((m for m in (s.get(SkuBarcode, key) for key in keys) if m is not None), None)
         if mapping is not None:
             catalog_sku, catalog_name = mapping.sku.code, mapping.sku.name
         if catalog_sku is not None and open_session is not None:
@@ -194,7 +195,9 @@ def _decide(s: Session, req: ScanRequest, norm: scan_domain.NormalisedCode, stat
         code=norm.text, state=state, order=ref, catalog_sku=catalog_sku, other_orders=other,
         waybill_candidate=(ref is None and catalog_sku is None
                            and scan_domain.looks_like_waybill(norm.text)),
-        open_order_status=open_session.order_status if open_session is not None else None)
+        open_order_status=open_session.order_status if open_session is not None else None,
+        keys=keys, lot=norm.gs1.lot if norm.gs1 else None,
+        expiry=norm.gs1.expiry if norm.gs1 else None, today=now.date())
     return _Read(domain.decide_scan(facts), target, line, catalog_sku, catalog_name)
 
 
@@ -278,6 +281,7 @@ def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: in
         "status": order_ref[2] if order_ref is not None else None,
         "progress": state.progress() if state is not None else None,
         "line_no": decision.line_no, "sku": sku, "params": params,
+        "gs1": norm.gs1.as_dict() if norm.gs1 is not None else None,
     }
     s.flush()   # the ORM changes of the rarer paths, before the scan row that refers to them
     s.connection().execute(_SCAN_INSERT, dict(
@@ -287,7 +291,8 @@ def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: in
         verdict=decision.code, message=message,
         order_id=order_ref[0] if order_ref is not None else None,
         session_id=applied.session_id, line_no=decision.line_no,
-        sku=sku, lot=None, serial=None, response=response))
+        sku=sku, lot=norm.gs1.lot if norm.gs1 else None,
+        serial=norm.gs1.serial if norm.gs1 else None, response=response))
     if not decision.ok and decision.code != "duplicate_read":
         # The station's warehouse hears it too (boards follow warehouse rooms).
         rooms = [f"station:{req.station}"] + (

@@ -182,3 +182,16 @@ def test_pack_session_survives_a_restart(api, waved, app, database_url, tmp_path
                             "SECRET_KEY": "test-secret", "TESTING": True})
     api2 = Api(restarted.test_client(), tokens)
     assert api2.scan(SAMPLE)["progress"]["units_left"] == 2
+
+
+def test_a_gs1_128_scan_lands_on_its_line_with_lot_and_serial_recorded(api, waved):
+    waved("TB001")
+    api.scan(WAYBILL)
+    verdict = api.scan("]C10106901234567892\x1d10LOT-7\x1d21SN0001\x1d17291231")
+    assert (verdict["code"], verdict["sku"]) == ("accepted", "SERUM")
+    assert verdict["gs1"] == {"gtin": "06901234567892", "lot": "LOT-7", "serial": "SN0001",
+                              "sscc": None, "expiry": "2029-12-31"}
+    scan = api.get("/api/v1/orders/TB001").get_json()["scans"][-1]
+    assert (scan["sku"], scan["lot"], scan["serial"]) == ("SERUM", "LOT-7", "SN0001")
+    expired = api.scan("]C1010690123456790817200101\x1d10LOT-1")
+    assert (expired["ok"], expired["code"]) == (False, "expired")
