@@ -107,6 +107,18 @@ def openapi_document() -> dict[str, Any]:
             "One scan; answers the verdict. Idempotent on scan_id", ["packer", "device"],
             {"200": _resp("The verdict (ok true or false)", VERDICT)}, SCAN_IN,
             errors=(400, 401, 403, 413), tag="scan")},
+        "/api/v1/decode": {"post": {
+            **_op("Barcodes in a photo (camera fallback): zxing-cpp and zbar, fused",
+                  ["packer", "qc", "device"], {"200": _resp("Codes read", {
+                      "type": "object", "properties": {"codes": {"type": "array", "items": {
+                          "type": "object", "properties": {
+                              "text": STR, "format": STR,
+                              "symbology_id": {"type": ["string", "null"]},
+                              "gs1": {"type": ["object", "null"]}, "engine": STR}}}}})},
+                  errors=(400, 401, 403, 413), tag="scan"),
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["image"],
+                "properties": {"image": {"type": "string", "format": "binary"}}}}}}}},
         "/api/v1/scans/{scan_id}/override": {"post": _op(
             "A supervisor accepts a refused scan with a reason code", ["supervisor"],
             {"200": _resp("Progress after the override", OBJ)},

@@ -57,6 +57,18 @@ class NormalisedCode:
         return tuple(keys)
 
 
+# What keyboard-wedge scanners type for the GS1 separator (FNC1/GS), which a keyboard cannot:
+# configurable on most scanners; these are the usual choices.
+GS_SUBSTITUTES = ("<GS>", "{GS}", "[GS]", "^]", "\\x1d", "\\u001d", "\\u001D")
+
+
+def restore_gs(text: str) -> str:
+    for token in GS_SUBSTITUTES:
+        if token in text:
+            text = text.replace(token, GS)
+    return text
+
+
 # AIM identifiers of symbols that carry GS1 element strings (GS1-128, GS1 DataMatrix,
 # GS1 QR, GS1 DataBar).
 GS1_SYMBOLOGIES = ("]C1", "]d2", "]Q3", "]e0")
@@ -129,6 +141,7 @@ def normalise(raw: object) -> NormalisedCode:
         symbology, text = match.group(0), text[match.end():]
         if not text:
             return NormalisedCode("", symbology, error="empty")
+    text = restore_gs(text)
     if any(_is_control(ch) for ch in text):
         return NormalisedCode("", symbology, error="control_characters")
     return NormalisedCode(text, symbology, gs1=parse_gs1(text, symbology))

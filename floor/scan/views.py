@@ -3,17 +3,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
 from floor.api import actor_of, run
 from floor.auth.security import Principal, actor, requires
 from floor.errors import ApiError, json_body
 from floor.packing.domain import DomainError
 from floor.publish import publish
-from floor.scan import messages, operations
+from floor.scan import domain as scan_domain
+from floor.scan import imaging, messages, operations
 
 bp = Blueprint("scan", __name__, url_prefix="/api/v1")
 SCAN_ROLES = ("packer", "device")
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 
 def submit_scan(data: Any, principal: Principal) -> dict[str, Any]:
@@ -27,6 +29,26 @@ def submit_scan(data: Any, principal: Principal) -> dict[str, Any]:
                                                   messages.render))
     publish(result.events)
     return result.response
+
+
+@bp.post("/decode")
+@requires("packer", "qc", "device")
+def decode():  # type: ignore[no-untyped-def]
+    """Barcodes in a photo (multipart field `image`), for labels the scanner cannot read."""
+    request.max_content_length = MAX_IMAGE_BYTES
+    upload = request.files.get("image")
+    if upload is None:
+        raise ApiError("missing_field", "Send the photo as the multipart field 'image'.", fields=["image"])
+    try:
+        reads = imaging.decode_image(upload.read(MAX_IMAGE_BYTES + 1))
+    except imaging.ImageError as exc:
+        raise ApiError(exc.code, exc.message, 413 if exc.code == "image_too_large" else 400) from None
+    codes = []
+    for read in reads:
+        gs1 = scan_domain.parse_gs1(read.text, read.symbology_id)
+        codes.append({"text": read.text, "format": read.format, "symbology_id": read.symbology_id,
+                      "gs1": gs1.as_dict() if gs1 is not None else None, "engine": read.engine})
+    return jsonify({"codes": codes})
 
 
 @bp.post("/scans")

@@ -84,3 +84,10 @@ def _scan(raw: str):
 ])
 def test_lots_and_expiry(raw, verdict):
     assert _scan(raw).code == verdict
+
+
+@pytest.mark.parametrize("typed", ["<GS>", "{GS}", "[GS]", "^]", "\\x1d"])
+def test_keyboard_wedge_gs_substitutes_are_restored(typed):
+    code = normalise(f"]C10106901234567892{typed}10LOT-9{typed}17291231")
+    assert code.gs1 is not None and (code.gs1.lot, code.gs1.expiry) == ("LOT-9", dt.date(2029, 12, 31))
+    assert "\x1d" in code.text
