@@ -86,6 +86,9 @@
   var stationSel = $("station");
   var deviceEl = $("device-id");
   var keyboardBtn = $("keyboard-toggle");
+  var cameraBtn = $("camera-button");
+  var cameraInput = $("camera-input");
+  var cameraChoices = $("camera-choices");
   var connEl = $("conn");
   var connLabel = $("conn-label");
   var verdictEl = $("verdict");
@@ -505,6 +508,55 @@
     input.value = "";
     submitCode(value);
   }
+
+  // ---- camera fallback: a photo of a label the scanner cannot read ----------------------------
+
+  function clearChoices() {
+    cameraChoices.hidden = true;
+    while (cameraChoices.firstChild) cameraChoices.removeChild(cameraChoices.firstChild);
+  }
+
+  cameraBtn.addEventListener("click", function () {
+    clearChoices();
+    cameraInput.click();
+  });
+  cameraInput.addEventListener("change", function () {
+    var file = cameraInput.files && cameraInput.files[0];
+    cameraInput.value = "";
+    if (!file) return;
+    var body = new FormData();
+    body.append("image", file);
+    verdictEl.textContent = t("reading_photo");
+    fetch("/api/v1/decode", {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), "Accept": "application/json" }
+    }).then(function (res) {
+      return res.json().then(function (answer) { return { status: res.status, body: answer }; });
+    }).then(function (res) {
+      var codes = (res.body && res.body.codes) || [];
+      if (res.status !== 200) {
+        showVerdict({ ok: false, code: (res.body && res.body.code) || "decode_failed",
+                      message: (res.body && res.body.message) || t("no_barcode") });
+      } else if (!codes.length) {
+        showVerdict({ ok: false, code: "no_barcode", message: t("no_barcode") });
+      } else if (codes.length === 1) {
+        submitCode(codes[0].text);
+      } else {
+        verdictEl.textContent = t("several_codes");
+        codes.forEach(function (c) {
+          var b = document.createElement("button");
+          b.type = "button";
+          b.className = "camera-choice";
+          b.textContent = c.text;
+          b.addEventListener("click", function () { clearChoices(); submitCode(c.text); });
+          cameraChoices.appendChild(b);
+        });
+        cameraChoices.hidden = false;
+      }
+    }, function () {
+      showVerdict({ ok: false, code: "not_sent", message: t("not_sent") });
+    }).then(focusInput);
+  });
 
   input.addEventListener("keydown", function (e) {
     // Keyboard-wedge scanners end a read with Enter (some with Tab).

@@ -331,3 +331,39 @@ def test_supervisor_override_reaches_the_handheld(handheld: Any, live_server: An
     expect(page.locator("#packed-panel")).to_contain_text(order_no)
     assert live_server.get(f"/api/v1/orders/{order_no}")["status"] == "packed"
     page.close()
+
+
+def test_camera_fallback_reads_a_photo_of_the_label(handheld: Any, live_server: Any, tmp_path: Any) -> None:
+    """The label will not scan: the packer photographs it; the photo is decoded on the server
+    and its code goes through the same scan pipeline."""
+    import barcode
+    from barcode.writer import ImageWriter
+
+    order = next(o for o in wave_orders(live_server, "W-0003")
+                 if o.get("waybill_no") and o["status"] == "wave_assigned")
+    photo = barcode.get("code128", order["waybill_no"], writer=ImageWriter()).save(
+        str(tmp_path / "label"), {"module_width": 0.4, "dpi": 200})
+    page = handheld.new_page()
+    login(page, "packer3")
+    page.goto("/pack")
+    page.select_option("#station", "P03")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+    verdict = page.locator("#verdict")
+    before = int(verdict.get_attribute("data-count") or 0)
+    page.set_input_files("#camera-input", photo)
+    expect(verdict).to_have_attribute("data-count", str(before + 1))
+    expect(verdict).to_have_attribute("data-code", "order_opened")
+    expect(page.locator("#order-no")).to_have_text(order["order_no"])
+    page.set_input_files("#camera-input", {"name": "blank.png", "mimeType": "image/png",
+                                           "buffer": _blank_png()})
+    expect(verdict).to_have_attribute("data-code", "no_barcode")
+    page.close()
+
+
+def _blank_png() -> bytes:
+    import cv2
+    import numpy as np
+
+    ok, data = cv2.imencode(".png", np.full((200, 300), 255, np.uint8))
+    assert ok
+    return data.tobytes()
