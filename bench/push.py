@@ -68,7 +68,8 @@ import requests  # noqa: E402
 from floor_sim.handheld import LeanRestHandheld, _verdict_from_http  # noqa: E402
 from floor_sim.load import percentile  # noqa: E402
 from floor_sim.orders import KitProfile, OrderFactory, prepare_orders  # noqa: E402
-from floor_sim.server import LiveServer, RedisServer, ServerError, free_port, postgres_schema  # noqa: E402
+from floor_sim.server import (LiveServer, RedisServer, ServerError, cpu_model, cpu_of,  # noqa: E402
+                              free_port, postgres_schema, session_pids)
 
 NAMESPACE = "/floor"
 WAREHOUSE = "JX"
@@ -92,34 +93,6 @@ def _cpu() -> float:
 
 
 # --- processes -------------------------------------------------------------------------------
-
-def session_pids(leader: int) -> list[int]:
-    """Every process of the session `leader` started (a pre-forking server has several)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    stat = fh.read()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2:].split()[3]) == leader:
-                out.append(int(entry))
-    return out
-
-
-def cpu_of(pids: Sequence[int]) -> float:
-    ticks, total = os.sysconf("SC_CLK_TCK"), 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
-
 
 def rss_mb(pids: Sequence[int]) -> tuple[float, float]:
     """(largest process RSS, sum over the processes) in MiB."""
@@ -679,17 +652,6 @@ class PushBench:
 
 def _f(v: float, d: int = 1) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,.{d}f}"
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def report(bench: PushBench, started: dt.datetime, elapsed: float) -> tuple[str, dict[str, Any]]:

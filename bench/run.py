@@ -53,7 +53,7 @@ except ImportError:  # not installed: use the source tree
 from floor_sim.load import (LoadResult, bare_devices, close_all, connect_all, make_fleet,  # noqa: E402
                             pack_devices, run_closed_loop, run_open_loop, run_shift)
 from floor_sim.orders import KitProfile, OrderFactory, prepare_orders  # noqa: E402
-from floor_sim.server import LiveServer  # noqa: E402
+from floor_sim.server import LiveServer, cpu_model  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import push  # noqa: E402
@@ -213,17 +213,6 @@ class Bench:
 
 
 # --- report ----------------------------------------------------------------------------------
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
 
 def _fmt(value: float, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):

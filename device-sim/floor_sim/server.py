@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -50,6 +51,47 @@ def floor_command() -> list[str]:
     if found:
         return [found]
     raise ServerError("the `floor` command is not installed (pip install -e .)")
+
+
+def session_pids(leader: int) -> list[int]:
+    """Every process of the session `leader` started (a pre-forking server has several)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2:].split()[3]) == leader:  # field 6: the session id
+            out.append(int(entry))
+    return out
+
+
+def cpu_of(pids: Sequence[int]) -> float:
+    """User + system CPU seconds used so far by these processes (Linux)."""
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 class LiveServer:
@@ -196,36 +238,12 @@ class LiveServer:
             return ""
 
     def pids(self) -> list[int]:
-        """Every process of the server's session (a pre-forking server has several)."""
-        if self.proc is None:
-            return []
-        out = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    stat = fh.read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[3]) == self.proc.pid:  # field 6 of stat: the session id
-                out.append(int(entry))
-        return out
+        """The server's processes (its session: gunicorn's master and worker)."""
+        return [] if self.proc is None else session_pids(self.proc.pid)
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds used so far by the server's processes (Linux)."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for pid in self.pids():
-            try:
-                with open(f"/proc/{pid}/stat") as fh:
-                    stat = fh.read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / ticks
+        return cpu_of(self.pids())
 
 
 class RedisServer:

@@ -20,26 +20,20 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from screens import DEMO_PASSWORD, SCREENSHOTS
 import requests
 from floor_sim.server import LiveServer, RedisServer, postgres_schema
 
 pytestmark = pytest.mark.e2e
 
+
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
 
-ROOT = Path(__file__).resolve().parents[2]
-# The README's screenshots are refreshed with FLOOR_UPDATE_SCREENSHOTS=1; otherwise they go to a
-# scratch folder, so a test run leaves the work tree clean (the board shows the time).
-SCREENSHOTS = (ROOT / "docs" / "screenshots" if os.environ.get("FLOOR_UPDATE_SCREENSHOTS") == "1"
-               else Path(tempfile.gettempdir()) / "floor-screenshots")
-DEMO_PASSWORD = "floor-demo"
 PG_URL = os.environ.get("FLOOR_TEST_POSTGRES_URL")
 LIVE_MS = 2_000          # a pushed event must be on the board within this
 BOARD = "/board?warehouse=JX"

@@ -11,24 +11,18 @@ whatever has the focus (so the scan field must keep it).
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
+from screens import DEMO_PASSWORD, SCREENSHOTS
 
 pytestmark = pytest.mark.e2e
 
+
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
 
-ROOT = Path(__file__).resolve().parents[2]
-# The README's screenshots are refreshed with FLOOR_UPDATE_SCREENSHOTS=1 (see tests/e2e/test_board.py).
-SCREENSHOTS = (ROOT / "docs" / "screenshots" if os.environ.get("FLOOR_UPDATE_SCREENSHOTS") == "1"
-               else Path(tempfile.gettempdir()) / "floor-screenshots")
-DEMO_PASSWORD = "floor-demo"
 # The server counts the same code from the same device inside FLOOR_SCAN_DEBOUNCE_MS (500 ms by
 # default) once; scanning one item twice on purpose waits a little longer than that.
 DEBOUNCE_S = 0.65
