@@ -54,6 +54,13 @@ def register_error_handlers(app: Flask) -> None:
         code = _HTTP_CODES.get(status, "http_error")
         return jsonify({"code": code, "message": err.description or err.name}), status
 
+    from floor.packing.domain import DomainError
+
+    @app.errorhandler(DomainError)
+    def _domain_error(err: DomainError):  # type: ignore[no-untyped-def]
+        # A use case's refusal that reached the top outside `api.run`: still a 4xx, never a 500.
+        return jsonify({"code": err.code, "message": err.message, **err.extra}), err.status
+
     @app.errorhandler(UnicodeDecodeError)
     def _bad_bytes(_err: UnicodeDecodeError):  # type: ignore[no-untyped-def]
         return jsonify({"code": "invalid_encoding", "message": "The request is not valid UTF-8."}), 400

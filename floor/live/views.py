@@ -44,11 +44,12 @@ def order_event(order_no: str):  # type: ignore[no-untyped-def]
     principal = actor()
     channel = request.args.get("channel")
 
+    device_id = packing.clean_text(data, "device_id", 64, required=False)
+    station = packing.clean_text(data, "station", 32, required=False)
+
     def op(s):  # type: ignore[no-untyped-def]
         order, events = operations.apply_order_event(
-            s, order_no, channel, data,
-            actor_of(principal, data.get("device_id") if isinstance(data.get("device_id"), str) else None,
-                     data.get("station") if isinstance(data.get("station"), str) else None))
+            s, order_no, channel, data, actor_of(principal, device_id, station))
         return {"order_no": order.order_no, "status": order.status,
                 "seq": events[0].payload["seq"]}, events
 

@@ -98,3 +98,15 @@ def test_unknown_things_are_404(api):
     assert api.post("/api/v1/waves", {"wave_no": "W", "order_nos": ["NOPE"]}).get_json()["code"] == "unknown_orders"
     assert api.post("/api/v1/scans/nope/override", {"reason_code": "other"}, role="supervisor").status_code == 404
     assert api.get("/api/v1/nothing-here").get_json()["code"] == "not_found"
+
+
+def test_oversized_text_fields_on_supervisor_actions_are_400(api, waved):
+    waved("TB001")
+    long = "x" * 600
+    response = api.post("/api/v1/orders/TB001/events", {"event": "label_printed", "station": long})
+    assert response.status_code == 400 and response.get_json()["code"] == "invalid_field"
+    response = api.post("/api/v1/orders/TB001/events", {"event": "hold", "reason": long}, role="supervisor")
+    assert response.status_code == 400
+    assert api.post("/api/v1/pack-sessions/1/release", {"reason": long}, role="supervisor").status_code == 400
+    assert api.post("/api/v1/alerts/1/ack", {"note": long}, role="supervisor").status_code == 400
+    assert api.get("/api/v1/orders/TB001").get_json()["status"] == "wave_assigned"   # nothing changed
