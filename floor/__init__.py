@@ -42,5 +42,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Background threads start on first use, never here.
     app.extensions["floor.pump"] = EventPump(app, socketio)
     app.extensions["floor.alerts"] = AlertScheduler(app, app.config["ALERT_INTERVAL_S"])
+    # What a serving process starts (`start_background`); tests start them one by one.
+    app.extensions["floor.background"] = ["floor.alerts"]
     blueprints.register(app, socketio)
+    return app
+
+
+def start_background(app: Flask) -> Flask:
+    """Start the process's background work (alert evaluation, serial readers, print queue).
+    Called by `floor serve` in the serving process, never by create_app()."""
+    for name in app.extensions["floor.background"]:
+        app.extensions[name].ensure_started()
     return app

@@ -15,6 +15,11 @@ def _app() -> Flask:
     return create_app()
 
 
+def _serving_app() -> Flask:
+    from floor import create_app, start_background
+    return start_background(create_app())
+
+
 @click.group(help="floor: warehouse-floor service for handhelds and scanners.")
 def main() -> None:
     pass
@@ -31,7 +36,7 @@ def main() -> None:
 def serve(host: str, port: int, threads: int, worker: str, dev: bool) -> None:
     if dev:
         from floor.extensions import socketio
-        socketio.run(_app(), host=host, port=port, allow_unsafe_werkzeug=True)
+        socketio.run(_serving_app(), host=host, port=port, allow_unsafe_werkzeug=True)
         return
     if worker == "gevent":
         try:
@@ -39,7 +44,7 @@ def serve(host: str, port: int, threads: int, worker: str, dev: bool) -> None:
         except ImportError:
             raise click.ClickException("the gevent worker needs: pip install 'floor[gevent]'") from None
     from floor.server import run_gunicorn
-    run_gunicorn(_app, host, port, threads, worker)
+    run_gunicorn(_serving_app, host, port, threads, worker)
 
 
 @main.group(help="Database schema.")
