@@ -43,7 +43,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["floor.pump"] = EventPump(app, socketio)
     app.extensions["floor.alerts"] = AlertScheduler(app, app.config["ALERT_INTERVAL_S"])
     # What a serving process starts (`start_background`); tests start them one by one.
-    app.extensions["floor.background"] = ["floor.alerts"]
+    from floor.devices.serial_readers import ReaderSupervisor
+    app.extensions["floor.serial"] = ReaderSupervisor(app)
+    app.extensions["floor.background"] = ["floor.alerts", "floor.serial"]
     blueprints.register(app, socketio)
     return app
 

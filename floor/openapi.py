@@ -55,6 +55,22 @@ ORDER_IN = {"type": "object", "required": ["order_no", "channel", "warehouse", "
 SCAN_IN = {"type": "object", "required": ["scan_id", "station", "device_id", "code"], "properties": {
     "scan_id": STR, "station": STR, "device_id": STR, "code": STR,
     "at": {"type": "string", "format": "date-time"}}}
+DEVICE_IN = {"type": "object", "required": ["device_id", "station"], "properties": {
+    "device_id": STR, "station": STR, "warehouse": STR,
+    "kind": {"type": "string", "enum": ["serial", "handheld"], "default": "serial"},
+    "port": {"type": "string", "description": "Serial port path or pyserial URL"},
+    "baudrate": {"type": "integer", "default": 9600},
+    "terminator": {"type": "string", "enum": ["CR", "LF", "CRLF"],
+                   "description": "Absent: any of them"},
+    "enabled": {"type": "boolean", "default": True}}}
+DEVICE = {"type": "object", "properties": {
+    "device_id": STR, "kind": STR, "station": {"type": ["string", "null"]},
+    "state": {"type": "string", "enum": ["online", "offline", "error"]},
+    "reason": {"type": ["string", "null"]},
+    "last_seen_at": {"type": ["string", "null"], "format": "date-time"},
+    "last_scan_at": {"type": ["string", "null"], "format": "date-time"},
+    "port": {"type": ["string", "null"]}, "baudrate": {"type": ["integer", "null"]},
+    "terminator": {"type": ["string", "null"]}, "enabled": {"type": "boolean"}}}
 VERDICT = {"type": "object", "required": ["ok", "code", "message"], "properties": {
     "ok": {"type": "boolean"}, "code": STR, "message": STR, "scan_id": STR,
     "order_no": {"type": ["string", "null"]}, "status": {"type": ["string", "null"]},
@@ -191,6 +207,24 @@ def openapi_document() -> dict[str, Any]:
                 "flow": {"type": "array", "items": STR},
                 "optional_steps": {"type": "array", "items": STR}}},
             params=[_path("code", "Warehouse code")], errors=(400, 401, 403), tag="live")},
+        "/api/v1/devices": {
+            "post": _op(
+                "Register or update a device; a serial scanner's port is then read by the service",
+                ["supervisor", "integration"], {"200": _resp("Updated", DEVICE),
+                                                "201": _resp("Registered", DEVICE)},
+                DEVICE_IN, tag="devices"),
+            "get": _op(
+                "Every device with its state (online, offline, error) and last seen",
+                ["supervisor", "integration"],
+                {"200": _resp("Devices", {"type": "object", "properties": {
+                    "devices": {"type": "array", "items": DEVICE}}})},
+                params=[_query("warehouse", "Warehouse code"), _query("station", "Station")],
+                errors=(400, 401, 403), tag="devices")},
+        "/api/v1/devices/heartbeat": {"post": _op(
+            "A handheld screen is open (every 20 s; also the Socket.IO event `heartbeat`)",
+            ["packer", "qc", "device"], {"200": _resp("Seen", OBJ)},
+            {"type": "object", "required": ["device_id", "station"],
+             "properties": {"device_id": STR, "station": STR}}, tag="devices")},
     }
     return {
         "openapi": "3.1.0",

@@ -10,6 +10,7 @@ import threading
 from flask import Flask
 
 from floor.db import get_db, utcnow
+from floor.devices import operations as device_operations
 from floor.live import operations
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class AlertScheduler:
             if not operations.acquire_lease(s, "alerts", self.holder, ttl, now):
                 return 0
             events = operations.evaluate_alerts(s, now)
+            # Handhelds whose heartbeats stopped go offline on the boards.
+            events += device_operations.mark_silent_handhelds(s, now)
         if events:
             self.app.extensions["floor.pump"].notify()
         return len(events)

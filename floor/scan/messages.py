@@ -55,6 +55,14 @@ STATUS_LABELS: dict[str, str] = {
 }
 
 
+UNREADABLE_REASONS: dict[str, str] = {
+    "empty": N_("nothing read"), "too_long": N_("too long"),
+    "control_characters": N_("control characters"), "not_text": N_("not text"),
+    "invalid_encoding": N_("garbled bytes"), "partial_line": N_("cut off"),
+    "no_terminator": N_("no line end: check the scanner's suffix setting"),
+}
+
+
 def status_label(status: str) -> str:
     return gettext(STATUS_LABELS[status]) if status in STATUS_LABELS else status
 
@@ -84,6 +92,9 @@ def render(code: str, params: dict[str, Any]) -> str:
     values = _Lenient({k: ("—" if v is None else v) for k, v in params.items()})
     if isinstance(params.get("status"), str):
         values["status"] = status_label(params["status"])
+    reason_text = UNREADABLE_REASONS.get(params.get("reason", "")) if code == "unreadable" else None
+    if reason_text is not None:
+        values["reason"] = gettext(reason_text)
     try:
         return gettext(template) % values
     except (TypeError, ValueError):

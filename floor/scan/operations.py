@@ -34,6 +34,8 @@ class ScanRequest:
     device_id: str
     code: Any                      # as received; the normaliser judges it
     client_at: dt.datetime | None = None
+    # Set by a reader that already knows the line is no barcode (over-long, not UTF-8, cut off).
+    reader_error: str | None = None
 
 
 @dataclass
@@ -255,7 +257,8 @@ def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: in
                      render: Render) -> ScanResult:
     now = utcnow()
     at = scan_domain.effective_time(req.client_at, now)
-    norm = scan_domain.normalise(req.code)
+    norm = (scan_domain.normalise(req.code) if req.reader_error is None
+            else scan_domain.NormalisedCode("", error=req.reader_error))
     station = packing.station_ref(s, req.station)
     device = _device_before(s, req.device_id)
     open_session = packing.open_session_of(s, station.id, req.device_id, lock=True)

@@ -9,6 +9,7 @@ from typing import Any
 from flask import current_app, request
 from flask_socketio import Namespace
 
+from floor.devices.views import heartbeat_of
 from floor.auth.security import Principal, principal_from_session, principal_from_token
 from floor.errors import ApiError
 from floor.scan import messages
@@ -16,6 +17,7 @@ from floor.scan.views import SCAN_ROLES, submit_scan
 
 log = logging.getLogger(__name__)
 ROOM = re.compile(r"^(warehouse|wave|order|station):[^\x00-\x1f]{1,64}$")
+HEARTBEAT_ROLES = ("packer", "qc", "device")
 SUBSCRIBE_ROLES = ("packer", "qc", "supervisor", "integration", "device")
 
 
@@ -54,6 +56,19 @@ class FloorNamespace(Namespace):
             log.exception("scan failed")
             return {"ok": False, "code": "server_error",
                     "message": messages.render("server_error", {})}
+
+    def on_heartbeat(self, data: Any = None) -> dict[str, Any]:
+        """{"device_id", "station"} every 20 s from an open handheld screen: online on boards."""
+        principal = self._principal()
+        if principal is None or principal.role not in HEARTBEAT_ROLES:
+            return {"ok": False, "code": "forbidden", "message": "Your role sends no heartbeats."}
+        try:
+            return heartbeat_of(data, principal)
+        except ApiError as exc:
+            return {"ok": False, **exc.to_dict()}
+        except Exception:  # noqa: BLE001 - answered, never raised into the socket
+            log.exception("heartbeat failed")
+            return {"ok": False, "code": "server_error", "message": "Heartbeat not recorded."}
 
     def on_subscribe(self, data: Any = None) -> dict[str, Any]:
         """{"room": "...", "after_seq": N} or {"rooms": [...], "after_seq": N}: the missed events

@@ -1,0 +1,175 @@
+"""Device rules: how a serial line is cut into scans, when a reader retries, when a device counts
+as online, what a registration must say. Pure: no I/O, no Flask, no SQLAlchemy."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+TERMINATORS = {"CR": b"\r", "LF": b"\n", "CRLF": b"\r\n"}
+# A barcode is at most 512 characters (scan.domain.MAX_CODE_CHARS), 4 bytes each in UTF-8.
+MAX_LINE_BYTES = 2048
+PREVIEW_BYTES = 48
+BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400)
+KINDS = ("handheld", "serial")
+STATES = ("online", "offline", "error")
+# A handheld sends a heartbeat every 20 s while its screen is open; three missed make it offline.
+HANDHELD_TIMEOUT = dt.timedelta(seconds=60)
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+_STATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+
+
+class RegistrationError(ValueError):
+    def __init__(self, code: str, message: str, field_name: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field_name
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One line from a scanner: its text, or why it cannot be a barcode."""
+    text: str | None
+    error: str | None = None          # too_long | invalid_encoding | partial_line
+    raw: bytes = b""                  # the first bytes, for the record
+
+    @property
+    def readable(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class LineFramer:
+    """Cuts a serial byte stream into lines at the terminator (CR, LF, CRLF; None: any of them).
+
+    Garbage does not derail it: an over-long line is reported once and skipped up to the next
+    terminator; bytes that are not UTF-8 make that one line `invalid_encoding`; the next line
+    is read normally. Empty lines (the LF of a CRLF when reading "any") are ignored.
+    """
+    terminator: str | None = None
+    max_bytes: int = MAX_LINE_BYTES
+    _buffer: bytearray = field(default_factory=bytearray)
+    _discarding: bool = False
+
+    def __post_init__(self) -> None:
+        if self.terminator is not None and self.terminator not in TERMINATORS:
+            raise ValueError(f"terminator must be one of {', '.join(TERMINATORS)} or None")
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buffer) or self._discarding
+
+    def feed(self, data: bytes) -> list[Frame]:
+        frames: list[Frame] = []
+        self._buffer.extend(data)
+        while True:
+            cut = self._find_terminator()
+            if cut is None:
+                break
+            start, end = cut
+            line = bytes(self._buffer[:start])
+            del self._buffer[:end]
+            if self._discarding:
+                self._discarding = False      # the over-long line ends here; already reported
+                continue
+            if line:
+                frames.append(self._frame(line))
+        if len(self._buffer) > self.max_bytes:
+            if not self._discarding:
+                frames.append(Frame(None, "too_long", bytes(self._buffer[:PREVIEW_BYTES])))
+            self._discarding = True
+            self._buffer.clear()
+        return frames
+
+    def flush(self, reason: str = "partial_line") -> list[Frame]:
+        """The stream stopped mid-line (unplugged, or a scanner with no terminator): what was
+        read is not a whole barcode, and is reported as such rather than guessed at."""
+        discarding, line = self._discarding, bytes(self._buffer)
+        self._buffer.clear()
+        self._discarding = False
+        if discarding or not line.strip(b"\r\n"):
+            return []
+        return [Frame(None, reason, line[:PREVIEW_BYTES])]
+
+    def _find_terminator(self) -> tuple[int, int] | None:
+        if self.terminator is not None:
+            sep = TERMINATORS[self.terminator]
+            at = self._buffer.find(sep)
+            return None if at < 0 else (at, at + len(sep))
+        positions = [p for p in (self._buffer.find(b"\r"), self._buffer.find(b"\n")) if p >= 0]
+        if not positions:
+            return None
+        return min(positions), min(positions) + 1
+
+    @staticmethod
+    def _frame(line: bytes) -> Frame:
+        try:
+            return Frame(line.decode("utf-8"), raw=line[:PREVIEW_BYTES])
+        except UnicodeDecodeError:
+            return Frame(None, "invalid_encoding", line[:PREVIEW_BYTES])
+
+
+def reconnect_delay(attempt: int, base: float = 0.25, cap: float = 10.0) -> float:
+    """Seconds before reconnect attempt `attempt` (0-based): doubling from `base`, capped, so a
+    replugged scanner is back within seconds and a missing one costs nothing."""
+    return min(cap, base * (2 ** min(attempt, 16)))
+
+
+def effective_state(kind: str, stored: str, last_seen: dt.datetime | None,
+                    now: dt.datetime) -> str:
+    """A serial scanner's state is what its reader last set. A handheld has no reader: it is
+    online while its heartbeats (or scans) keep coming."""
+    if kind != "handheld":
+        return stored
+    if last_seen is None or now - last_seen > HANDHELD_TIMEOUT:
+        return "offline"
+    return "online"
+
+
+@dataclass(frozen=True)
+class SerialSpec:
+    device_id: str
+    station: str
+    port: str
+    baudrate: int
+    terminator: str | None
+    enabled: bool = True
+
+
+def parse_registration(data: Mapping[str, Any]) -> SerialSpec | tuple[str, str]:
+    """A registration body: a serial scanner (SerialSpec) or a handheld ((device_id, station))."""
+    if not isinstance(data, Mapping):
+        raise RegistrationError("invalid_payload", "A device is a JSON object.")
+    device_id = _text(data, "device_id", _DEVICE_ID, "1–64 letters, digits, . _ : -")
+    station = _text(data, "station", _STATION, "1–32 letters, digits, . _ -")
+    kind = data.get("kind", "serial")
+    if kind not in KINDS:
+        raise RegistrationError("invalid_field", "kind is serial or handheld.", "kind")
+    if kind == "handheld":
+        return device_id, station
+    port = data.get("port")
+    if not isinstance(port, str) or not port.strip() or len(port) > 255 or any(
+            ord(c) < 32 for c in port):
+        raise RegistrationError("missing_field" if not port else "invalid_field",
+                                "A serial scanner needs its port (e.g. /dev/ttyUSB0).", "port")
+    baudrate = data.get("baudrate", 9600)
+    if isinstance(baudrate, bool) or baudrate not in BAUDRATES:
+        raise RegistrationError("invalid_field",
+                                f"baudrate is one of {', '.join(map(str, BAUDRATES))}.", "baudrate")
+    terminator = data.get("terminator")
+    if terminator is not None and terminator not in TERMINATORS:
+        raise RegistrationError("invalid_field", "terminator is CR, LF or CRLF (or absent: any).",
+                                "terminator")
+    enabled = data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise RegistrationError("invalid_field", "enabled is true or false.", "enabled")
+    return SerialSpec(device_id, station, port.strip(), int(baudrate), terminator, enabled)
+
+
+def _text(data: Mapping[str, Any], name: str, pattern: re.Pattern[str], rule: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise RegistrationError("missing_field", f"Missing field: {name}.", name)
+    if not pattern.match(value.strip()):
+        raise RegistrationError("invalid_field", f"{name} must be {rule}.", name)
+    return value.strip()

@@ -1,0 +1,67 @@
+"""REST entry points of the device registry: register and list devices, handheld heartbeats."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from floor.api import actor_of, run
+from floor.auth.security import actor, requires
+from floor.db import db_session
+from floor.devices import operations
+from floor.errors import ApiError, json_body
+from floor.publish import publish
+from floor.scan.operations import MAX_ID, MAX_STATION
+
+bp = Blueprint("devices", __name__, url_prefix="/api/v1")
+
+
+def _query_text(name: str, max_len: int) -> str | None:
+    value = request.args.get(name)
+    if value is None:
+        return None
+    if not value or len(value) > max_len or any(ord(c) < 32 for c in value):
+        raise ApiError("invalid_field", f"Query parameter '{name}' is not valid.", field=name)
+    return value
+
+
+@bp.post("/devices")
+@requires("supervisor", "integration")
+def register_device():  # type: ignore[no-untyped-def]
+    data = json_body()
+    principal = actor()
+    body, created, events = run(lambda s: operations.register_device(s, data, actor_of(principal)))
+    publish(events)
+    # The readers pick up a new or changed serial scanner now, not at their next tick.
+    current_app.extensions["floor.serial"].notify()
+    return jsonify(body), 201 if created else 200
+
+
+@bp.get("/devices")
+@requires("supervisor", "integration")
+def list_devices():  # type: ignore[no-untyped-def]
+    devices = operations.list_devices(db_session(), _query_text("warehouse", 32),
+                                      _query_text("station", MAX_STATION))
+    return jsonify({"devices": devices})
+
+
+def heartbeat_of(data: object, principal) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Shared by REST and Socket.IO: {"device_id", "station"}; answers the server time."""
+    if not isinstance(data, dict):
+        raise ApiError("invalid_payload", "A heartbeat is a JSON object.")
+    for name, max_len in (("device_id", MAX_ID), ("station", MAX_STATION)):
+        value = data.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise ApiError("missing_field", f"Missing field: {name}.", fields=[name])
+        if len(value) > max_len or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ApiError("invalid_field", f"Field '{name}' must be 1–{max_len} printable characters.",
+                           field=name)
+    device_id, station = data["device_id"].strip(), data["station"].strip()
+    events = run(lambda s: operations.heartbeat(s, device_id, station,
+                                                actor_of(principal, device_id, station)))
+    publish(events)
+    return {"ok": True, "device_id": device_id}
+
+
+@bp.post("/devices/heartbeat")
+@requires("packer", "qc", "device")
+def heartbeat():  # type: ignore[no-untyped-def]
+    return jsonify(heartbeat_of(json_body(), actor()))

@@ -1,0 +1,218 @@
+"""A serial scanner on a real pty, read by the service through pyserial, side by side with a
+handheld: registration, verdicts pushed to the station, garbage, unplug and replug."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from floor_sim.serial_port import PtyScanner
+
+from floor.extensions import socketio
+
+WAYBILL, MAIN, SAMPLE, GIFTBOX = "SF1000000000001", "6901234567892", "6901234567908", "6901234567915"
+
+
+def wait_for(fetch, done, timeout=15.0, what="condition"):
+    """Poll until `done(value)`; a deadline for a background thread, not a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last value: {value!r}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def readers(app):
+    supervisor = app.extensions["floor.serial"]
+    yield supervisor
+    supervisor.stop()
+
+
+@pytest.fixture
+def scanner(tmp_path):
+    with PtyScanner(tmp_path / "scanner-SCN-01", terminator="CR") as pty:
+        yield pty
+
+
+def device(api, device_id):
+    devices = api.get("/api/v1/devices").get_json()["devices"]
+    return next((d for d in devices if d["device_id"] == device_id), None)
+
+
+def scans_of(api, order_no):
+    return api.get(f"/api/v1/orders/{order_no}").get_json()["scans"]
+
+
+def register(api, port, device_id="SCN-01", **extra):
+    body = {"device_id": device_id, "kind": "serial", "port": str(port), "baudrate": 9600,
+            "station": "P01", **extra}
+    return api.post("/api/v1/devices", body, role="supervisor")
+
+
+def test_serial_scanner_and_handheld_pack_side_by_side_and_garbage_never_derails_the_port(
+        app, api, waved, readers, scanner, tokens):
+    waved("TB001", waybill="SF1000000000001")
+    waved("TB002", waybill="SF1000000000002", wave="W-2")
+    response = register(api, scanner.link, terminator="CR")
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["state"] == "offline"           # until its reader has the port
+
+    station_screen = socketio.test_client(app, namespace="/floor", auth={"token": tokens["packer"]})
+    station_screen.emit("subscribe", {"room": "station:P01", "after_seq": 0}, namespace="/floor",
+                        callback=True)
+    station_screen.get_received("/floor")
+
+    readers.run_once()
+    wait_for(lambda: device(api, "SCN-01"), lambda d: d["state"] == "online", what="SCN-01 online")
+
+    # The serial scanner opens TB001; a handheld at the same station opens TB002.
+    scanner.scan(WAYBILL)
+    assert api.scan("SF1000000000002", device="PDA-07")["code"] == "order_opened"
+    wait_for(lambda: scans_of(api, "TB001"), lambda s: len(s) == 1, what="the waybill scan")
+    # Garbage from the line: not UTF-8, control characters, an over-long line; then real codes.
+    scanner.write_raw(b"\xff\xfe\x81garbage\r")
+    scanner.write_raw(b"AB\x07CD\r")
+    scanner.write_raw(b"9" * 5000 + b"\r")
+    for code in (SAMPLE, MAIN, SAMPLE):
+        scanner.scan(code)
+        assert api.scan({SAMPLE: MAIN, MAIN: SAMPLE}[code] if code != SAMPLE else SAMPLE,
+                        device="PDA-07")["ok"] in (True, False)
+
+    scans = wait_for(lambda: scans_of(api, "TB001"), lambda s: len(s) >= 7, what="TB001's scans")
+    verdicts = [(s["device_id"], s["verdict"]["code"], s["verdict"].get("ok")) for s in scans]
+    assert [v[1] for v in verdicts] == ["order_opened", "unreadable", "unreadable", "unreadable",
+                                        "accepted", "accepted", "accepted"]
+    assert {v[0] for v in verdicts} == {"SCN-01"}
+    reasons = api.get("/api/v1/orders/TB001").get_json()["scans"]
+    assert "\\xff" in reasons[1]["code"]                           # the garbage, escaped, on record
+    # The handheld's order is untouched by the scanner's lines.
+    assert {s["device_id"] for s in scans_of(api, "TB002")} == {"PDA-07"}
+
+    # The station screen heard each of the scanner's verdicts, in order, with its seq.
+    pushed = []
+    wait_for(lambda: pushed.extend(e for e in station_screen.get_received("/floor")
+                                   if e["name"] == "scan_verdict") or pushed,
+             lambda p: len(p) >= 7, what="scan_verdict pushes")
+    codes = [e["args"][0]["code"] for e in pushed]
+    assert codes == [v[1] for v in verdicts]
+    assert all(e["args"][0]["device_id"] == "SCN-01" for e in pushed)
+    seqs = [e["args"][0]["seq"] for e in pushed]
+    assert seqs == sorted(seqs)
+    assert "乱码" in pushed[1]["args"][0]["message"]              # Chinese by default
+
+    # Unplug: offline on the registry; replug behind the same path: online, and scanning goes on.
+    scanner.unplug()
+    wait_for(lambda: device(api, "SCN-01"), lambda d: d["state"] == "offline", what="offline")
+    scanner.plug()
+    wait_for(lambda: device(api, "SCN-01"), lambda d: d["state"] == "online", what="online again")
+    scanner.scan(GIFTBOX)
+    scans = wait_for(lambda: scans_of(api, "TB001"), lambda s: len(s) == 8, what="the gift box")
+    assert scans[-1]["verdict"]["code"] == "accepted"
+    assert api.get("/api/v1/orders/TB001").get_json()["status"] == "packed"
+
+    # Every change of state is on record: who, which device, when, why.
+    states = [e for e in _events(app, "device") if e["device_id"] == "SCN-01"]
+    assert [e["state"] for e in states][:1] == ["offline"] and states[0]["why"] == "registered"
+    assert "online" in [e["state"] for e in states]
+    assert any(e["state"] == "offline" and "disconnected" in e["why"] for e in states)
+    assert states[-1]["state"] == "online" and states[-1]["by"] == "floor"
+    station_screen.disconnect(namespace="/floor")
+
+
+def _events(app, type_):
+    from sqlalchemy import select
+
+    from floor.db import standalone_session
+    from floor.eventlog import EventLogEntry
+
+    with app.app_context(), standalone_session(app) as s:
+        return [row.payload for row in s.scalars(select(EventLogEntry).where(
+            EventLogEntry.type == type_).order_by(EventLogEntry.seq))]
+
+
+def test_a_scanner_whose_port_is_missing_is_offline_with_the_reason_and_comes_up_when_plugged(
+        app, api, readers, tmp_path):
+    pty = PtyScanner(tmp_path / "late-scanner", terminator="CRLF")
+    assert register(api, pty.link, "SCN-02", terminator="CRLF").status_code == 201
+    readers.run_once()
+    offline = wait_for(lambda: device(api, "SCN-02"),
+                       lambda d: d["reason"] and "cannot open" in d["reason"], what="the reason")
+    assert offline["state"] == "offline"
+    with pty:
+        wait_for(lambda: device(api, "SCN-02"), lambda d: d["state"] == "online", what="online")
+        pty.write_raw(b"UNKNOWN-CODE-1\r\n")
+        scan = wait_for(lambda: _events(app, "scan_verdict"), lambda e: len(e) == 1, what="verdict")
+        assert scan[0]["code"] in ("unknown_code", "waybill_required")
+        assert scan[0]["device_id"] == "SCN-02" and scan[0]["raw"] == "UNKNOWN-CODE-1"
+
+
+def test_a_line_that_never_ends_is_reported_not_swallowed(app, api, readers, scanner):
+    # The service expects CRLF; this scanner was left on CR: its lines never end.
+    assert register(api, scanner.link, "SCN-03", terminator="CRLF").status_code == 201
+    readers.run_once()
+    wait_for(lambda: device(api, "SCN-03"), lambda d: d["state"] == "online", what="online")
+    scanner.scan(MAIN)
+    verdicts = wait_for(lambda: _events(app, "scan_verdict"), lambda e: len(e) == 1, what="verdict")
+    assert verdicts[0]["code"] == "unreadable"
+    assert verdicts[0]["params"]["reason"] == "no_terminator"
+
+
+def test_registry_updates_move_the_reader_and_disabling_closes_the_port(app, api, readers, scanner,
+                                                                        tmp_path):
+    assert register(api, scanner.link, "SCN-04").status_code == 201
+    readers.run_once()
+    wait_for(lambda: device(api, "SCN-04"), lambda d: d["state"] == "online", what="online")
+    first = readers.readers["SCN-04"]
+    again = register(api, scanner.link, "SCN-04", enabled=False)
+    assert again.status_code == 200 and again.get_json()["reason"] == "disabled"
+    readers.run_once()
+    assert "SCN-04" not in readers.readers and not first.is_alive()
+    # Registration is for supervisors and integrations only; bad bodies name the field.
+    body = {"device_id": "SCN-9", "port": "/dev/ttyUSB9", "station": "P01"}
+    assert api.post("/api/v1/devices", body, role="packer").status_code == 403
+    assert api.post("/api/v1/devices", body, role="device").status_code == 403
+    bad = api.post("/api/v1/devices", {**body, "baudrate": 12345}, role="integration")
+    assert bad.status_code == 400 and bad.get_json()["field"] == "baudrate"
+    assert api.get("/api/v1/devices", role="packer").status_code == 403
+
+
+def test_handheld_heartbeats_over_rest_and_socketio(app, api, tokens):
+    response = api.post("/api/v1/devices/heartbeat", {"device_id": "PDA-31", "station": "P02"},
+                        role="packer")
+    assert response.status_code == 200
+    seen = device(api, "PDA-31")
+    assert (seen["kind"], seen["state"], seen["station"]) == ("handheld", "online", "P02")
+    client = socketio.test_client(app, namespace="/floor", auth={"token": tokens["device"]})
+    ack = client.emit("heartbeat", {"device_id": "PDA-32", "station": "P02"}, namespace="/floor",
+                      callback=True)
+    assert ack["ok"] is True and device(api, "PDA-32")["state"] == "online"
+    bad = client.emit("heartbeat", {"device_id": "x" * 65, "station": "P02"}, namespace="/floor",
+                      callback=True)
+    assert bad["ok"] is False and bad["code"] == "invalid_field"
+    supervisor = socketio.test_client(app, namespace="/floor", auth={"token": tokens["supervisor"]})
+    refused = supervisor.emit("heartbeat", {"device_id": "PDA-33", "station": "P02"},
+                              namespace="/floor", callback=True)
+    assert refused["code"] == "forbidden"
+    assert api.post("/api/v1/devices/heartbeat", {"device_id": "PDA-34", "station": "P02"},
+                    role="integration").status_code == 403
+    # Only the first heartbeat is news; the next ones just move last_seen.
+    before = len(_events(app, "device"))
+    client.emit("heartbeat", {"device_id": "PDA-32", "station": "P02"}, namespace="/floor", callback=True)
+    assert len(_events(app, "device")) == before
+    # Silence: the alert scheduler's sweep marks them offline, once, with the reason.
+    from floor.db import standalone_session, utcnow
+    from floor.devices import operations as device_ops
+    later = utcnow() + dt.timedelta(minutes=2)
+    with app.app_context(), standalone_session(app) as s:
+        assert {e.payload["device_id"] for e in device_ops.mark_silent_handhelds(s, later)} == {
+            "PDA-31", "PDA-32"}
+    with app.app_context(), standalone_session(app) as s:
+        assert device_ops.mark_silent_handhelds(s, later) == []
+    assert device(api, "PDA-31")["state"] == "offline" and device(api, "PDA-31")["reason"] == "no heartbeat"
+    client.emit("heartbeat", {"device_id": "PDA-31", "station": "P02"}, namespace="/floor", callback=True)
+    assert device(api, "PDA-31")["state"] == "online"
+    assert _events(app, "device")[-1]["why"] == "back online"
