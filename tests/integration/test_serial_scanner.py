@@ -212,7 +212,8 @@ def test_handheld_heartbeats_over_rest_and_socketio(app, api, tokens):
             "PDA-31", "PDA-32"}
     with app.app_context(), standalone_session(app) as s:
         assert device_ops.mark_silent_handhelds(s, later) == []
-    assert device(api, "PDA-31")["state"] == "offline" and device(api, "PDA-31")["reason"] == "no heartbeat"
+    went = [e for e in _events(app, "device") if e["device_id"] == "PDA-31"][-1]
+    assert (went["state"], went["why"]) == ("offline", "no heartbeat")
     client.emit("heartbeat", {"device_id": "PDA-31", "station": "P02"}, namespace="/floor", callback=True)
     assert device(api, "PDA-31")["state"] == "online"
     assert _events(app, "device")[-1]["why"] == "back online"
