@@ -115,12 +115,16 @@ def reconnect_delay(attempt: int, base: float = 0.25, cap: float = 10.0) -> floa
     return min(cap, base * (2 ** min(attempt, 16)))
 
 
-def effective_state(kind: str, stored: str, last_seen: dt.datetime | None,
-                    now: dt.datetime) -> str:
+def effective_state(kind: str, stored: str, last_seen: dt.datetime | None, now: dt.datetime,
+                    changed_at: dt.datetime | None = None) -> str:
     """A serial scanner's state is what its reader last set. A handheld has no reader: it is
-    online while its heartbeats (or scans) keep coming."""
+    online while its heartbeats (or scans) keep coming; the newest news wins, so a handheld
+    marked offline stays so until it is heard from again."""
     if kind != "handheld":
         return stored
+    if changed_at is not None and last_seen is not None and changed_at >= last_seen:
+        if stored != "online":
+            return stored
     if last_seen is None or now - last_seen > HANDHELD_TIMEOUT:
         return "offline"
     return "online"

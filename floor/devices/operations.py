@@ -33,7 +33,8 @@ def as_dict(device: Device, now: dt.datetime | None = None) -> dict[str, Any]:
     now = now or utcnow()
     return {
         "device_id": device.device_id, "kind": device.kind, "station": device.station,
-        "state": domain.effective_state(device.kind, device.state, device.last_seen_at, now),
+        "state": domain.effective_state(device.kind, device.state, device.last_seen_at, now,
+                                 device.state_changed_at),
         "reason": device.state_reason,
         "last_seen_at": device.last_seen_at.isoformat() if device.last_seen_at else None,
         "last_scan_at": device.last_code_at.isoformat() if device.last_code_at else None,
@@ -120,7 +121,8 @@ def heartbeat(s: Session, device_id: str, station: str, actor: Actor) -> list[Pe
         s.add(device)
         s.flush()
         return [_device_event(s, device, actor.name, "first heartbeat", now)]
-    was = domain.effective_state(device.kind, device.state, device.last_seen_at, now)
+    was = domain.effective_state(device.kind, device.state, device.last_seen_at, now,
+                                 device.state_changed_at)
     moved = device.station != station
     if moved:
         packing.station_ref(s, station)
@@ -158,7 +160,8 @@ def mark_silent_handhelds(s: Session, now: dt.datetime | None = None) -> list[Pe
     events = []
     for device in s.scalars(select(Device).where(Device.kind == "handheld",
                                                  Device.state == "online")):
-        if domain.effective_state(device.kind, device.state, device.last_seen_at, now) == "offline":
+        if domain.effective_state(device.kind, device.state, device.last_seen_at, now,
+                                 device.state_changed_at) == "offline":
             device.state, device.state_reason, device.state_changed_at = "offline", "no heartbeat", now
             s.flush()
             events.append(_device_event(s, device, "floor", "no heartbeat", now))

@@ -34,6 +34,8 @@ READ_TIMEOUT_S = 0.1
 # Bytes without a terminator for this long are a line that will not end (a scanner set to
 # another suffix, or cut off): reported as unreadable rather than left hanging.
 IDLE_FLUSH_S = 1.5
+# An open port is a live scanner: its last seen moves on this often even when nobody scans.
+HEARTBEAT_S = 20.0
 LEASE_TTL = dt.timedelta(seconds=20)
 TICK_S = 2.0
 
@@ -105,7 +107,7 @@ class SerialReader(threading.Thread):
                 last_report = reason
 
     def _read(self, port: Any, framer: domain.LineFramer) -> None:
-        last_data = time.monotonic()
+        last_data = last_beat = time.monotonic()
         while not self.stopping:
             data = port.read(max(1, getattr(port, "in_waiting", 0) or 0))
             now = time.monotonic()
@@ -116,6 +118,9 @@ class SerialReader(threading.Thread):
             elif framer.pending and now - last_data > IDLE_FLUSH_S:
                 for frame in framer.flush("no_terminator"):
                     self._safe_submit(frame)
+            if now - last_beat > HEARTBEAT_S:
+                last_beat = now
+                self._safe_report("online", f"reading {self.spec.port}")
 
     def _safe_submit(self, frame: domain.Frame) -> None:
         self.lines_read += 1

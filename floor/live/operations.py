@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from floor.db import utcnow
+from floor.devices.domain import effective_state
 from floor.devices.models import Device
 from floor.eventlog import EventCounter, PendingEvent, record_event
 from floor.live import domain as live
@@ -206,9 +207,11 @@ def _devices_seen(s: Session, warehouse: Warehouse) -> list[live.DeviceSeen]:
 def _mark_silent_devices(s: Session, warehouse: Warehouse, cfg: dict[str, Any], now: dt.datetime) -> None:
     limit = now - dt.timedelta(minutes=cfg["device_silent_minutes"])
     codes = _station_codes(s, warehouse)
+    # Handhelds only: a serial scanner's state is its reader's to set.
     for device in s.scalars(select(Device).where(Device.station.in_(codes), Device.state == "online",
+                                                 Device.kind == "handheld",
                                                  Device.last_seen_at < limit)):
-        device.state = "offline"
+        device.state, device.state_reason, device.state_changed_at = "offline", "silent", now
 
 
 def list_alerts(s: Session, warehouse: str | None, include_cleared: bool) -> list[dict[str, Any]]:
@@ -341,8 +344,10 @@ def _station_throughput(s: Session, warehouse: Warehouse, now: dt.datetime) -> l
         StatusEvent.status == domain.PACKED, StatusEvent.at >= hour_ago, StatusEvent.station.in_(codes))))
     devices = defaultdict(list)
     for d in s.scalars(select(Device).where(Device.station.in_(codes))):
-        devices[d.station].append({"device_id": d.device_id, "kind": d.kind, "state": d.state,
-                                   "last_seen": d.last_seen_at.isoformat()})
+        devices[d.station].append({"device_id": d.device_id, "kind": d.kind,
+                                   "state": effective_state(d.kind, d.state, d.last_seen_at, now,
+                                                            d.state_changed_at),
+                                   "reason": d.state_reason, "last_seen": d.last_seen_at.isoformat()})
     return [{"station": code, "orders_per_hour": packed.get(code, 0),
              "scans_per_minute": round(scans[code]["last5"] / 5, 2),
              "error_rate": live.ratio(scans[code]["refused"], scans[code]["total"]),

@@ -90,6 +90,13 @@ def test_effective_state(kind, stored, seen_ago, state):
     assert effective_state(kind, stored, NOW - seen_ago, NOW) == state
 
 
+def test_a_handheld_marked_offline_stays_offline_until_heard_from():
+    seen = NOW - dt.timedelta(seconds=5)
+    assert effective_state("handheld", "offline", seen, NOW, changed_at=seen) == "offline"
+    assert effective_state("handheld", "offline", seen, NOW,
+                           changed_at=seen - dt.timedelta(seconds=1)) == "online"
+
+
 def test_registration_of_a_serial_scanner_and_of_a_handheld():
     assert parse_registration({"device_id": "SCN-03", "kind": "serial", "port": "/dev/ttyUSB0",
                                "baudrate": 9600, "station": "P01"}) == SerialSpec(
