@@ -57,7 +57,17 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         "LOGIN_MAX_FAILURES": 5,
         "LOGIN_LOCKOUT_S": 300,
         "ALERT_INTERVAL_S": float(env.get("FLOOR_ALERT_INTERVAL_S", 30)),
+        # Serial scanners to register at start (TOML); the API registers them too.
+        "DEVICES_FILE": env.get("FLOOR_DEVICES_FILE") or None,
+        # Whether this process reads serial ports: only on the host the scanners are plugged into.
+        "SERIAL_READERS": env.get("FLOOR_SERIAL_READERS", "1") != "0",
         "BENCH_ENDPOINTS": env.get("FLOOR_BENCH_ENDPOINTS") == "1",
+        # Label printers: file-driver printers may write only under these folders (os.pathsep
+        # separated); the font ^A@ uses for non-ASCII text; the raw TCP send timeout.
+        "PRINT_FILE_ROOTS": [p for p in (env.get("FLOOR_PRINT_FILE_ROOT") or str(instance / "labels"))
+                             .split(os.pathsep) if p],
+        "LABEL_CJK_FONT": env.get("FLOOR_LABEL_CJK_FONT") or "E:SIMSUN.TTF",
+        "PRINT_TIMEOUT_S": float(env.get("FLOOR_PRINT_TIMEOUT_S", 5)),
     }
     config.update(overrides)
     if "SECRET_KEY" not in config:

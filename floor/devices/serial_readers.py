@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import time
+import tomllib
 import uuid
 from typing import Any, Callable
 
@@ -150,7 +151,8 @@ class ReaderSupervisor:
 
     # --- lifecycle ---------------------------------------------------------------------------
     def ensure_started(self) -> None:
-        if self._thread is not None:
+        # Off on processes whose host has no scanners plugged in (FLOOR_SERIAL_READERS=0).
+        if self._thread is not None or not self.app.config.get("SERIAL_READERS", True):
             return
         with self._lock:
             if self._thread is None:
@@ -170,7 +172,33 @@ class ReaderSupervisor:
             reader.join(timeout=2)
         self.readers.clear()
 
+    def load_configured(self) -> list[str]:
+        """Register the scanners listed in FLOOR_DEVICES_FILE (TOML, `[[scanner]]` tables with
+        the registration fields). A bad entry is logged and skipped, never fatal to serving."""
+        path = self.app.config.get("DEVICES_FILE")
+        if not path:
+            return []
+        try:
+            with open(path, "rb") as fh:
+                entries = tomllib.load(fh).get("scanner", [])
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            log.error("cannot read the devices file %s: %s", path, exc)
+            return []
+        registered = []
+        actor = Actor("config", "supervisor", None, None)
+        for entry in entries if isinstance(entries, list) else []:
+            try:
+                with self.app.app_context():
+                    body, _, events = run_in_transaction(lambda s: operations.register_device(
+                        s, {"kind": "serial", **entry}, actor))
+                    self._publish(events)
+                registered.append(body["device_id"])
+            except Exception as exc:  # noqa: BLE001 - one bad entry, the others still count
+                log.error("devices file %s: entry %r skipped: %s", path, entry, exc)
+        return registered
+
     def _run(self) -> None:
+        self.load_configured()
         while not self._stop.is_set():
             try:
                 self.run_once()

@@ -217,3 +217,27 @@ def test_handheld_heartbeats_over_rest_and_socketio(app, api, tokens):
     client.emit("heartbeat", {"device_id": "PDA-31", "station": "P02"}, namespace="/floor", callback=True)
     assert device(api, "PDA-31")["state"] == "online"
     assert _events(app, "device")[-1]["why"] == "back online"
+
+
+def test_scanners_from_the_devices_file(app, api, readers, scanner, tmp_path):
+    config = tmp_path / "devices.toml"
+    config.write_text(f"""
+[[scanner]]
+device_id = "SCN-05"
+port = "{scanner.link}"
+baudrate = 115200
+terminator = "CR"
+station = "P05"
+
+[[scanner]]
+device_id = "bad id with spaces"
+port = "/dev/ttyUSB0"
+station = "P05"
+""")
+    app.config["DEVICES_FILE"] = str(config)
+    assert readers.load_configured() == ["SCN-05"]          # the bad entry is skipped, logged
+    registered = device(api, "SCN-05")
+    assert (registered["baudrate"], registered["registered_by"], registered["station"]) == (
+        115200, "config", "P05")
+    readers.run_once()
+    wait_for(lambda: device(api, "SCN-05"), lambda d: d["state"] == "online", what="online")
