@@ -18,7 +18,9 @@ _ZXING_FORMATS = {"EAN13": "EAN-13", "EAN8": "EAN-8", "UPCA": "UPC-A", "UPCE": "
                   "QRCode": "QRCode", "MicroQRCode": "MicroQRCode", "DataMatrix": "DataMatrix",
                   "PDF417": "PDF417", "Aztec": "Aztec", "DataBar": "DataBar",
                   "DataBarExpanded": "DataBarExpanded", "DataBarExp": "DataBarExpanded",
-                  "DataBarOmni": "DataBar", "Codabar": "Codabar"}
+                  "DataBarOmni": "DataBar", "DataBarStk": "DataBar", "DataBarStkOmni": "DataBar",
+                  "DataBarLtd": "DataBarLimited", "DataBarExpStk": "DataBarExpanded",
+                  "Codabar": "Codabar"}
 _ZBAR_FORMATS = {"EAN13": "EAN-13", "EAN8": "EAN-8", "UPCA": "UPC-A", "UPCE": "UPC-E",
                  "CODE128": "Code128", "CODE39": "Code39", "CODE93": "Code93", "I25": "ITF",
                  "QRCODE": "QRCode", "PDF417": "PDF417", "DATABAR": "DataBar",
@@ -84,6 +86,9 @@ def fuse(*engine_reads: list[Read]) -> list[Read]:
     return list(seen.values())
 
 
+def decode_array(gray: np.ndarray) -> list[Read]:
+    return fuse(read_zxing(gray), read_zbar(gray))
+
+
 def decode_image(data: bytes) -> list[Read]:
-    image = load_gray(data)
-    return fuse(read_zxing(image), read_zbar(image))
+    return decode_array(load_gray(data))
