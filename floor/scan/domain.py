@@ -100,9 +100,9 @@ def parse_gs1(text: str, symbology: str | None) -> Gs1Data | None:
 
         message = biip.parse(text).gs1_message
     except Exception:  # noqa: BLE001 - not GS1 after all: the code is compared as it is
-        return None
+        message = None
     if message is None:
-        return None
+        return _leading_gtin(text)
     values: dict[str, object] = {}
     for element in message.element_strings:
         ai = element.ai.ai
@@ -117,6 +117,16 @@ def parse_gs1(text: str, symbology: str | None) -> Gs1Data | None:
         elif ai == "00":
             values["sscc"] = element.value
     return Gs1Data(**values) if values else None  # type: ignore[arg-type]
+
+
+def _leading_gtin(text: str) -> Gs1Data | None:
+    """A malformed element further on (an unknown currency, a bad country code) must not hide
+    the product: AI 01/02 is fixed-length, so a valid GTIN at the front still names it."""
+    head = text[2:16]
+    if text[:2] in ("01", "02") and len(head) == 14 and head.isdigit() and \
+            gs1_check_digit(head[:-1]) == head[-1]:
+        return Gs1Data(gtin=head)
+    return None
 
 
 def _is_control(ch: str) -> bool:
