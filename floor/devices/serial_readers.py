@@ -66,6 +66,7 @@ class SerialReader(threading.Thread):
         self.spec, self.submit, self.report, self.opener = spec, submit, report, opener
         self._stop_event = threading.Event()
         self.lines_read = 0
+        self.bytes_read = 0
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -114,6 +115,7 @@ class SerialReader(threading.Thread):
             now = time.monotonic()
             if data:
                 last_data = now
+                self.bytes_read += len(data)
                 for frame in framer.feed(data):
                     self._safe_submit(frame)
             elif framer.pending and now - last_data > IDLE_FLUSH_S:

@@ -148,6 +148,15 @@ def test_a_scanner_whose_port_is_missing_is_offline_with_the_reason_and_comes_up
         scan = wait_for(lambda: _events(app, "scan_verdict"), lambda e: len(e) == 1, what="verdict")
         assert scan[0]["code"] in ("unknown_code", "waybill_required")
         assert scan[0]["device_id"] == "SCN-02" and scan[0]["raw"] == "UNKNOWN-CODE-1"
+        # Unplugged in the middle of a line: what was read is reported, not guessed at.
+        pty.write_raw(b"690123")
+        reader = readers.readers["SCN-02"]   # the cable goes once the reader has the half line
+        wait_for(lambda: reader.bytes_read, lambda n: n == len(b"UNKNOWN-CODE-1\r\n690123"),
+                 what="the half line read")
+    scan = wait_for(lambda: _events(app, "scan_verdict"), lambda e: len(e) == 2, what="cut line")
+    assert (scan[1]["code"], scan[1]["params"]["reason"], scan[1]["raw"]) == (
+        "unreadable", "partial_line", "690123")
+    wait_for(lambda: device(api, "SCN-02"), lambda d: d["state"] == "offline", what="offline")
 
 
 def test_a_line_that_never_ends_is_reported_not_swallowed(app, api, readers, scanner):
