@@ -46,6 +46,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from floor.devices.serial_readers import ReaderSupervisor
     app.extensions["floor.serial"] = ReaderSupervisor(app)
     app.extensions["floor.background"] = ["floor.alerts", "floor.serial"]
+    from floor.devices.printing import PrintQueue
+    app.extensions["floor.printing"] = PrintQueue(app)
+    app.extensions["floor.background"].append("floor.printing")
     blueprints.register(app, socketio)
     return app
 

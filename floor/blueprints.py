@@ -7,6 +7,7 @@ from flask_socketio import SocketIO
 
 def register(app: Flask, socketio: SocketIO) -> None:
     from floor import meta
+    from floor.devices import print_views
     from floor.devices import views as device_views
     from floor.live import views as live_views
     from floor.packing import views as packing_views
@@ -20,6 +21,7 @@ def register(app: Flask, socketio: SocketIO) -> None:
     app.register_blueprint(web_views.bp)
     app.register_blueprint(live_views.bp)
     app.register_blueprint(device_views.bp)
+    app.register_blueprint(print_views.bp)
     socketio.on_namespace(scan_sockets.FloorNamespace("/floor"))
     if app.config.get("BENCH_ENDPOINTS"):
         from floor import benchmark

@@ -226,6 +226,7 @@ def openapi_document() -> dict[str, Any]:
             {"type": "object", "required": ["device_id", "station"],
              "properties": {"device_id": STR, "station": STR}}, tag="devices")},
     }
+    paths.update(_printing_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "floor API", "version": "1",
@@ -246,4 +247,99 @@ def openapi_document() -> dict[str, Any]:
                 "Error": {"type": "object", "required": ["code", "message"],
                           "properties": {"code": STR, "message": STR}},
                 "Progress": PROGRESS}},
+    }
+
+
+PRINTER = {"type": "object", "properties": {
+    "printer_id": STR, "station": STR, "driver": {"type": "string", "enum": ["tcp", "file"]},
+    "address": STR, "state": {"type": "string", "enum": ["online", "offline", "error"]},
+    "state_reason": {"type": ["string", "null"]}, "queue_depth": {"type": "integer"},
+    "last_error": {"type": ["string", "null"]}, "registered_by": {"type": ["string", "null"]},
+    "registered_at": {"type": ["string", "null"], "format": "date-time"}}}
+PRINT_JOB = {"type": "object", "required": ["job_id", "state", "printer_id"], "properties": {
+    "job_id": STR, "state": {"type": "string", "enum": ["queued", "printed", "failed"]},
+    "kind": {"type": "string", "enum": ["waybill", "trace", "station", "location"]},
+    "order_no": {"type": ["string", "null"]}, "printer_id": STR, "station": STR,
+    "attempts": {"type": "integer"}, "last_error": {"type": ["string", "null"]},
+    "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+    "created_by": STR, "created_at": {"type": "string", "format": "date-time"},
+    "printed_at": {"type": ["string", "null"], "format": "date-time"},
+    "order_status": STR}}
+JOB_ID = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
+
+
+def _binary(description: str, media_type: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}
+
+
+def _printing_paths() -> dict[str, Any]:
+    everyone = ["packer", "qc", "supervisor", "integration", "device"]
+    barcode_params = [_query("text", "The text to encode (Code 128: printable ASCII; EAN-13: "
+                                     "12 digits or 13 with a valid check digit)", True),
+                      _query("symbology", "code128 or ean13 (default: EAN-13 for a valid "
+                                          "13-digit code, else Code 128)")]
+    return {
+        "/api/v1/printers": {
+            "post": _op(
+                "Register or change a label printer at a station: raw TCP (port 9100, ZPL) or a "
+                "folder inside the configured print root (file driver)",
+                ["supervisor", "integration"], {"200": _resp("Updated", PRINTER),
+                                                "201": _resp("Registered", PRINTER)},
+                {"type": "object", "required": ["printer_id", "station", "driver", "address"],
+                 "properties": {"printer_id": JOB_ID, "station": STR,
+                                "driver": {"type": "string", "enum": ["tcp", "file"]},
+                                "address": STR}}, tag="devices"),
+            "get": _op(
+                "Every label printer with its state, queue depth and last error",
+                ["supervisor", "integration"],
+                {"200": _resp("Printers", {"type": "object", "properties": {
+                    "printers": {"type": "array", "items": PRINTER}}})},
+                errors=(401, 403), tag="devices")},
+        "/api/v1/printers/{printer_id}/labels": {"post": _op(
+            "Queue a station or location label on a printer", ["supervisor"],
+            {"202": _resp("Queued", PRINT_JOB)},
+            {"type": "object", "required": ["kind", "code"], "properties": {
+                "kind": {"type": "string", "enum": ["station", "location"]}, "code": STR,
+                "job_id": JOB_ID}},
+            params=[_path("printer_id", "Printer id")], errors=(400, 401, 403, 404, 409),
+            tag="devices")},
+        "/api/v1/orders/{order_no}/label": {"post": _op(
+            "Queue the order's waybill label on the station's printer. The order must be packed "
+            "(packed → labelling; labelled once printed) or later (a reprint moves nothing). "
+            "Idempotent on job_id. 409 not_packed, waybill_required, no_printer",
+            ["packer", "supervisor", "device"], {"202": _resp("Queued", PRINT_JOB)},
+            {"type": "object", "required": ["station"], "properties": {
+                "station": STR, "job_id": JOB_ID, "printer_id": STR, "device_id": STR}},
+            params=[_path("order_no", "Order number"), _query("channel", "Sales channel")],
+            errors=(400, 401, 403, 404, 409), tag="devices")},
+        "/api/v1/print-jobs/{job_id}": {"get": _op(
+            "A print job's state: queued, printed or failed", ["packer", "supervisor", "device",
+                                                               "integration"],
+            {"200": _resp("The job", PRINT_JOB)}, params=[_path("job_id", "Job id")],
+            errors=(401, 403, 404), tag="devices")},
+        "/api/v1/warehouses/{code}/printing": {"put": _op(
+            "Label printing settings of a warehouse: auto_print_waybill queues the waybill label "
+            "when a pack session completes", ["supervisor", "integration"],
+            {"200": _resp("The setting", OBJ)},
+            {"type": "object", "required": ["auto_print_waybill"],
+             "properties": {"auto_print_waybill": {"type": "boolean"}}},
+            params=[_path("code", "Warehouse code")], errors=(400, 401, 403), tag="devices")},
+        "/api/v1/labels/{kind}.zpl": {"get": {
+            **_op("ZPL of a 4×6 in station or location label (203 dpi)", ["supervisor"], {},
+                  params=[_path("kind", "station or location"),
+                          _query("code", "The station or location code", True)],
+                  errors=(400, 401, 403, 404), tag="devices"),
+            "responses": {"200": _binary("ZPL (UTF-8, ^CI28)", "text/plain"),
+                          **{str(c): _resp("Error", ERROR) for c in (400, 401, 403, 404)}}}},
+        "/api/v1/labels/barcode.svg": {"get": {
+            **_op("A barcode as SVG, for screens and sheets", everyone, {},
+                  params=barcode_params, tag="devices"),
+            "responses": {"200": _binary("SVG", "image/svg+xml"),
+                          **{str(c): _resp("Error", ERROR) for c in (400, 401, 403)}}}},
+        "/api/v1/labels/barcode.png": {"get": {
+            **_op("A barcode as a 300 dpi PNG, for A4 sheets", everyone, {},
+                  params=barcode_params, tag="devices"),
+            "responses": {"200": _binary("PNG", "image/png"),
+                          **{str(c): _resp("Error", ERROR) for c in (400, 401, 403)}}}},
     }

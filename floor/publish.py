@@ -10,6 +10,12 @@ from floor.eventlog import PendingEvent
 
 def publish(events: Iterable[PendingEvent]) -> None:
     """Called only after the transaction committed. The events are already in the event log;
-    the pump reads them from there, so a failed push loses nothing."""
-    if list(events):
+    the pump reads them from there, so a failed push loses nothing. A queued label also wakes
+    the print queue."""
+    events = list(events)
+    if events:
         current_app.extensions["floor.pump"].notify()
+        if any(event.type == "print_queued" for event in events):
+            queue = current_app.extensions.get("floor.printing")
+            if queue is not None:
+                queue.notify()

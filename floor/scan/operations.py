@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from floor.db import utcnow
+from floor.devices import print_operations
 from floor.devices.models import Device
 from floor.eventlog import PendingEvent, record_event
 from floor.packing import domain
@@ -245,6 +246,7 @@ def _apply(s: Session, req: ScanRequest, read: _Read, code: str, station: Any,
                 assert state.is_complete()
                 events.append(packing.complete_session(s, session_row, None, actor, at,
                                                        f"kit complete, scan {req.scan_id}"))
+                events += print_operations.after_pack_complete(s, session_row.order, station.code, actor)
             applied.order_ref = (session_row.order_id, session_row.order.order_no,
                                  session_row.order.status)
     # The scan belongs to the order it names, else to the order open at the device.
