@@ -60,3 +60,39 @@ def test_bad_uploads_are_4xx(api):
                               headers={"Authorization": f"Bearer {api.tokens['packer']}"})
     assert missing.status_code == 400 and missing.get_json()["code"] == "missing_field"
     assert _decode(api, b"x", role="integration").status_code == 403
+
+
+def _damaged_label_photo(text: str) -> bytes:
+    """A Code128 shipping label, scuffed and stained, photographed askew on a noisy sensor and
+    saved as a poor JPEG (generated: no photo of a real label is shipped)."""
+    import barcode
+    import cv2
+    import numpy as np
+    from barcode.writer import ImageWriter
+
+    rendered = barcode.get("code128", text, writer=ImageWriter()).render(
+        {"module_width": 0.25, "module_height": 9.0, "quiet_zone": 4.0, "font_size": 8,
+         "text_distance": 3.0, "dpi": 240})
+    img = cv2.copyMakeBorder(np.asarray(rendered.convert("L")), 24, 24, 24, 24,
+                             cv2.BORDER_CONSTANT, value=255)
+    img = (img.astype(np.float32) * 0.8 + 25).astype(np.uint8)
+    h, w = img.shape
+    cv2.line(img, (int(0.15 * w), int(0.45 * h)), (int(0.7 * w), int(0.55 * h)), 40, 2, cv2.LINE_AA)
+    cv2.ellipse(img, (int(0.55 * w), int(0.4 * h)), (int(0.07 * w), int(0.1 * h)), 30, 0, 360, 200, -1,
+                cv2.LINE_AA)
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), -35, 1.0)
+    size = int(h * 0.58 + w * 0.82) + 4
+    m[0, 2] += size / 2 - w / 2
+    m[1, 2] += size / 2 - h / 2
+    img = cv2.warpAffine(img, m, (size, size), borderValue=230)
+    img = cv2.GaussianBlur(img, (0, 0), 0.8)
+    img = np.clip(img + np.random.default_rng(1).normal(0, 14, img.shape), 0, 255).astype(np.uint8)
+    ok, jpeg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 25])
+    assert ok
+    return jpeg.tobytes()
+
+
+def test_a_photo_of_a_damaged_label_decodes(api):
+    response = _decode(api, _damaged_label_photo("PKG-004211-JX"), name="label.jpg")
+    assert response.status_code == 200, response.get_json()
+    assert [(c["text"], c["format"]) for c in response.get_json()["codes"]] == [("PKG-004211-JX", "Code128")]
