@@ -15,10 +15,13 @@ Run by `make bench` (``.venv/bin/python bench/run.py``). One run:
 4. then runs the push benchmark (`bench/push.py`: scan commit -> supervisor board latency
    with 50 and 500 boards, one process, two processes with and without Redis, a bare
    python-socketio baseline, gthread against gevent), writes bench/results/push.md and
-   appends its tables to latest.md.
+   appends its tables to latest.md;
+5. then runs the decode benchmark (`bench/decode.py`: pyzbar, zxing-cpp and floor's pipeline
+   on ../shared/testdata and on generated degraded labels, detection rate and ms/image per
+   format), writes bench/results/decode.md and appends its tables to latest.md.
 
-``--only scan`` or ``--only push`` runs one of the two (``--only push`` leaves latest.md as
-it is and writes push.md only).
+``--only scan``, ``--only push`` or ``--only decode`` runs one of the three (``--only push``
+and ``--only decode`` leave latest.md as it is and write push.md or decode.md only).
 
 Every scan device packs its own orders (pushed and waved before the phase), so verdicts are
 ``order_opened`` / ``accepted``; any other verdict is counted and reported. The bare path
@@ -56,6 +59,7 @@ from floor_sim.orders import KitProfile, OrderFactory, prepare_orders  # noqa: E
 from floor_sim.server import LiveServer, cpu_model  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import decode  # noqa: E402
 import push  # noqa: E402
 
 # A little bigger than the simulator's default kits (about nine scans an order), so that
@@ -342,15 +346,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for one answer")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.md")
-    parser.add_argument("--only", choices=("scan", "push"), default=None,
-                        help="run only the scan benchmark or only the push benchmark")
+    parser.add_argument("--only", choices=("scan", "push", "decode"), default=None,
+                        help="run only the scan, the push or the decode benchmark")
     push.add_arguments(parser, prefix="push-")
+    decode.add_arguments(parser, prefix="decode-")
     args = parser.parse_args(argv)
     push_args = argparse.Namespace(seed=args.seed, **{k[len("push_"):]: v for k, v in vars(args).items()
                                                       if k.startswith("push_")})
     push_out = args.out.with_name("push.md")
+    decode_args = argparse.Namespace(seed=args.seed, **{k[len("decode_"):]: v for k, v in vars(args).items()
+                                                        if k.startswith("decode_")})
+    decode_out = args.out.with_name("decode.md")
     if args.only == "push":
         print(push.run(push_args, push_out))
+        return 0
+    if args.only == "decode":
+        print(decode.run(decode_args, decode_out))
         return 0
 
     started = dt.datetime.now(dt.timezone.utc)
@@ -375,6 +386,11 @@ def main(argv: list[str] | None = None) -> int:
         push_text = push.run(push_args, push_out)
         print(push_text)
         text += "\n" + push_text
+        args.out.write_text(text + "\n", encoding="utf-8")
+        log("decode benchmark")
+        decode_text = decode.run(decode_args, decode_out)
+        print(decode_text)
+        text += "\n" + decode_text
         args.out.write_text(text + "\n", encoding="utf-8")
     args.out.with_suffix(".json").write_text(json.dumps(data, indent=2, default=str) + "\n",
                                              encoding="utf-8")
