@@ -1,13 +1,14 @@
 """The `floor-sim` command.
 
     floor-sim shift  --url URL --token T --integration-token T2 [--handhelds 20] [--transport socketio]
-                     [--orders 100] [--rate 50] [--duration 30] [--error-rate 0.05]
+                     [--serial 2] [--orders 100] [--rate 50 | --cadence 1.5] [--duration 30]
+                     [--error-rate 0.05 | --faults all --fault-rate 0.2] [--strict]
     floor-sim load   --url URL --token T [--integration-token T2] --mode open|closed ...
     floor-sim orders --url URL --integration-token T2 --count 100 --stations P01,P02
 
 Each subcommand is a `Command`: a name, a help line, `add_arguments(parser)` and
-`run(args) -> exit status`. New device kinds (serial scanners on pty pairs, camera
-recordings) are added as new commands in `COMMANDS` without touching the others.
+`run(args) -> exit status`. Serial scanners on pty pairs are devices of `shift` (`--serial`);
+new commands go in `COMMANDS` without touching the others.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from floor_sim import __version__
+from floor_sim.faults import FAULTS, parse_faults
 from floor_sim.handheld import TRANSPORTS
 from floor_sim.load import (bare_devices, close_all, connect_all, format_summary, make_fleet,
                             pack_devices, run_closed_loop, run_open_loop, run_shift)
@@ -64,8 +66,23 @@ def _common(parser: argparse.ArgumentParser, *, token: bool = True, integration:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
-def _fleet_args(parser: argparse.ArgumentParser, handhelds: int) -> None:
-    parser.add_argument("--handhelds", type=_positive_int, default=handhelds)
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _fault_list(text: str) -> tuple[str, ...]:
+    try:
+        return parse_faults(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _fleet_args(parser: argparse.ArgumentParser, handhelds: int, minimum: int = 1) -> None:
+    parser.add_argument("--handhelds", type=_positive_int if minimum else _count,
+                        default=handhelds)
     parser.add_argument("--transport", choices=sorted(TRANSPORTS), default="socketio",
                         help="socketio / rest: the python-socketio client and requests; "
                              "socketio-lean / rest-lean: the same wire traffic with less "
@@ -96,37 +113,74 @@ class Command:
 
 class ShiftCommand(Command):
     name = "shift"
-    help = "push orders, then pack them all with simulated handhelds (open loop)"
+    help = ("push orders, then pack them all with simulated handhelds and serial scanners, "
+            "with injected faults; check what the service recorded")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         _common(parser)
-        _fleet_args(parser, 20)
+        _fleet_args(parser, 20, minimum=0)
+        parser.add_argument("--serial", type=_count, default=0, metavar="M",
+                            help="M serial scanners on pty pairs, at the stations after the "
+                                 "handhelds' (devices SCN-01..); the service must run on this host")
+        parser.add_argument("--serial-prefix", default="SCN", help="scanners SCN-01, SCN-02, ...")
+        parser.add_argument("--serial-dir", default=None,
+                            help="folder for the scanners' pty links (default: a temporary one)")
+        parser.add_argument("--terminator", choices=("CR", "LF", "CRLF"), default="CR",
+                            help="the serial scanners' line suffix")
         parser.add_argument("--orders", type=_positive_int, default=100)
         parser.add_argument("--rate", type=_positive_float, default=50.0,
-                            help="scans per second over all handhelds (Poisson)")
+                            help="scans per second over all devices (Poisson, open loop); "
+                                 "ignored with --cadence")
+        parser.add_argument("--cadence", type=_positive_float, default=None, metavar="SECONDS",
+                            help="packers at a human pace instead of --rate: each scans, reads "
+                                 "the verdict, and scans again after SECONDS on average "
+                                 "(e.g. 1.5)")
+        parser.add_argument("--cadence-jitter", type=float, default=0.5,
+                            help="coefficient of variation of the think time (gamma "
+                                 "distributed; 0: always exactly --cadence)")
         parser.add_argument("--duration", type=_positive_float, default=30.0,
                             help="longest shift in seconds; it ends earlier once all orders are packed")
         parser.add_argument("--error-rate", type=_rate, default=0.0,
-                            help="share of scans that are mistakes: wrong item, gift box too "
-                                 "early, double read")
+                            help="share of scans that are simple mistakes: wrong item, gift box "
+                                 "too early, double read (loosely checked; see --faults)")
+        parser.add_argument("--faults", type=_fault_list, default=(), metavar="LIST",
+                            help=f"faults to inject, comma-separated, or all: {', '.join(FAULTS)}")
+        parser.add_argument("--fault-rate", type=_rate, default=None,
+                            help="probability that an item scan comes with an injected fault "
+                                 "(default 0.2 with --faults)")
         parser.add_argument("--repeat-gap", type=float, default=0.6,
                             help="seconds before a device scans the same code again (a second "
                                  "unit); keep above the service's debounce window (0 if off)")
+        parser.add_argument("--no-audit", action="store_true",
+                            help="skip fetching every order afterwards (no escaped-mistake, "
+                                 "lost or duplicated-scan check)")
         parser.add_argument("--strict", action="store_true",
-                            help="exit 1 unless every scan was answered as expected and every "
-                                 "order was packed")
+                            help="exit 1 unless every scan was answered as expected, every order "
+                                 "was packed, no mistake escaped, no scan was lost or duplicated "
+                                 "and every injected fault was detected")
 
     def run(self, args: argparse.Namespace) -> int:
+        if args.faults and args.error_rate:
+            print("floor-sim shift: give --error-rate or --faults, not both", file=sys.stderr)
+            return 2
+        if args.handhelds + args.serial < 1:
+            print("floor-sim shift: no devices (--handhelds 0 and no --serial)", file=sys.stderr)
+            return 2
+        fault_rate = args.fault_rate if args.fault_rate is not None else (0.2 if args.faults else 0.0)
         result = run_shift(args.url, args.token, args.integration_token,
                            handhelds=args.handhelds, transport=args.transport, orders=args.orders,
                            rate=args.rate, duration=args.duration, error_rate=args.error_rate,
                            seed=args.seed, station_prefix=args.station_prefix,
                            device_prefix=args.device_prefix, timeout=args.timeout,
-                           repeat_gap=args.repeat_gap)
+                           repeat_gap=args.repeat_gap, serial=args.serial,
+                           serial_prefix=args.serial_prefix, serial_dir=args.serial_dir, terminator=args.terminator,
+                           faults=args.faults, fault_rate=fault_rate, cadence=args.cadence,
+                           cadence_jitter=args.cadence_jitter, audit=not args.no_audit)
         summary = result.summary()
         _print(summary, args.json)
-        if args.strict and (summary["unexpected"] or summary["no_answer"] or summary["unsent"]
-                            or summary["orders_not_packed"]):
+        if args.strict and result.failures():
+            if not args.json:
+                print("strict: " + "; ".join(result.failures()), file=sys.stderr)
             return 1
         return 0
 

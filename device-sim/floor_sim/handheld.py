@@ -46,6 +46,8 @@ SCAN_EVENT = "scan"
 BARE_EVENT = "bench_bare"
 SCAN_PATH = "/api/v1/scans"
 BARE_PATH = "/bench/bare"
+HEARTBEAT_EVENT = "heartbeat"
+HEARTBEAT_PATH = "/api/v1/devices/heartbeat"
 
 
 class HandheldError(RuntimeError):
@@ -133,6 +135,33 @@ class Handheld:
         if not self.connected:
             self.connect()
 
+    def send_dropping(self, body: dict[str, Any], linger: float) -> dict[str, Any] | None:
+        """The Wi-Fi drops mid-scan: the payload goes out and the link dies `linger` seconds
+        later, before or just after the service answered. Answers the verdict if it came back in
+        time, else None. The handheld is disconnected afterwards: `send(body)` reconnects and
+        sends the same payload (same scan_id) again, as the real handheld does."""
+        if not self.connected:
+            self.connect()
+        try:
+            return self._send_dropping(body, linger)
+        finally:
+            self.close()
+
+    def heartbeat(self) -> dict[str, Any]:
+        """The handheld's screen is open: ``POST /api/v1/devices/heartbeat`` (the Socket.IO
+        client sends the ``heartbeat`` event instead). Answers the service's reply."""
+        import requests
+
+        resp = requests.post(self.url + HEARTBEAT_PATH,
+                             json={"device_id": self.device_id, "station": self.station},
+                             headers={"Authorization": f"Bearer {self.token}"},
+                             timeout=self.timeout)
+        try:
+            answer = resp.json()
+        except ValueError:
+            answer = None
+        return answer if isinstance(answer, dict) else {"ok": False, "code": f"http_{resp.status_code}"}
+
     # -- transport --
     def _connect(self) -> None:
         raise NotImplementedError
@@ -142,6 +171,36 @@ class Handheld:
 
     def _send(self, body: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _send_dropping(self, body: dict[str, Any], linger: float) -> dict[str, Any] | None:
+        # HTTP transports: the same request on a connection of its own, cut before the answer
+        # is read (the keep-alive connection is closed too, by `send_dropping`).
+        path = SCAN_PATH if self.endpoint == "scan" else BARE_PATH
+        _fire_http(self.url, self.token, path, body, linger, self.timeout)
+        return None
+
+
+def _fire_http(url: str, token: str, path: str, body: dict[str, Any], linger: float,
+               timeout: float) -> None:
+    """Write one POST and close the connection `linger` seconds later without reading."""
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if https else 80)
+    data = json.dumps(body, separators=(",", ":")).encode()
+    head = (f"POST {parts.path.rstrip('/')}{path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n").encode("latin-1")
+    sock = socket.create_connection((host, port), timeout=timeout)
+    try:
+        if https:
+            import ssl
+
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        sock.sendall(head + data)
+        time.sleep(linger)
+    finally:
+        sock.close()
 
 
 class SocketIOHandheld(Handheld):
@@ -180,6 +239,26 @@ class SocketIOHandheld(Handheld):
         if not isinstance(verdict, dict):
             raise HandheldError(f"{self.device_id}: ack is not a verdict: {verdict!r}")
         return verdict
+
+    def _send_dropping(self, body: dict[str, Any], linger: float) -> dict[str, Any] | None:
+        event = SCAN_EVENT if self.endpoint == "scan" else BARE_EVENT
+        box: dict[str, Any] = {}
+
+        def ack(*args: Any) -> None:
+            box["verdict"] = args[0] if args else None
+
+        self._client.emit(event, body, namespace=self._namespace(), callback=ack)
+        time.sleep(linger)
+        verdict = box.get("verdict")
+        return verdict if isinstance(verdict, dict) else None
+
+    def heartbeat(self) -> dict[str, Any]:
+        if not self.connected:
+            self.connect()
+        answer = self._client.call(HEARTBEAT_EVENT, {"device_id": self.device_id,
+                                                     "station": self.station},
+                                   namespace=NAMESPACE, timeout=self.timeout)
+        return answer if isinstance(answer, dict) else {"ok": False, "code": "no_ack"}
 
 
 class LeanSocketIOHandheld(Handheld):
@@ -266,6 +345,16 @@ class LeanSocketIOHandheld(Handheld):
                     raise ConnectionError("disconnected by the server")
                 if time.monotonic() > deadline:
                     raise TimeoutError("no ack")
+
+    def _send_dropping(self, body: dict[str, Any], linger: float) -> dict[str, Any] | None:
+        ns = self._namespace()
+        event = SCAN_EVENT if self.endpoint == "scan" else BARE_EVENT
+        with self._lock:
+            self._ack += 1
+            head = f"42{ns},{self._ack}" if ns != "/" else f"42{self._ack}"
+            self._ws.send(head + json.dumps([event, body], separators=(",", ":")))
+        time.sleep(linger)
+        return None
 
 
 class RestHandheld(Handheld):
@@ -477,6 +566,11 @@ EXPECTED_FOR_KIND: dict[str, frozenset[str]] = {
     # credited when the line still has room, else refused as over_scan.
     "double_read": frozenset({"duplicate_read", "over_scan", "accepted"}),
     "bare": frozenset({"ok"}),
+    # Injected faults (floor_sim.faults); their steps usually carry a narrower `expected`.
+    "other_order": frozenset({"other_order"}),
+    "missing_line": frozenset({"accepted", "giftbox_incomplete"}),
+    "garbage": frozenset({"unreadable"}),
+    "partial_line": frozenset({"unreadable"}),
 }
 ERROR_KINDS = ("wrong_item", "early_giftbox", "double_read")
 # The gift box closes the kit: these roles must be complete before it is accepted.
@@ -486,13 +580,24 @@ ROLES_BEFORE_GIFTBOX = frozenset({"main", "sample"})
 @dataclass(frozen=True)
 class Step:
     code: str
-    kind: str                      # open | item | wrong_item | early_giftbox | double_read | bare
+    # open | item | wrong_item | early_giftbox | double_read | bare, and with injected faults
+    # (floor_sim.faults) other_order | missing_line | garbage | partial_line
+    kind: str
     order_no: str | None = None
     immediate: bool = False        # sent right after the previous scan (a double read)
+    # Injected faults (floor_sim.faults): which one, what the service must answer, and how the
+    # device sends it. None: the kind's usual expectation, a plain scan.
+    fault: str | None = None
+    expected: frozenset[str] | None = None   # verdict codes; None: EXPECTED_FOR_KIND[kind]
+    complete: bool | None = None   # the verdict's progress.complete must be this (None: any)
+    reasons: frozenset[str] | None = None    # an unreadable verdict's params.reason
+    action: str | None = None      # drop (Wi-Fi) | unplug | burst (serial double read)
+    raw: bytes | None = None       # bytes a serial scanner writes instead of the code (garbage),
+                                   # or the half line it writes before an unplug
 
     @property
     def expect(self) -> frozenset[str]:
-        return EXPECTED_FOR_KIND[self.kind]
+        return self.expected if self.expected is not None else EXPECTED_FOR_KIND[self.kind]
 
 
 @dataclass
@@ -614,8 +719,11 @@ class PackScript:
             self.current = None
             self._last = None
             return
-        if cur.steps > 3 * cur.order.units() + 10:
+        if cur.steps > self._step_limit(cur):
             self._abandon("too many scans without completing")
+
+    def _step_limit(self, cur: _OrderProgress) -> int:
+        return 3 * cur.order.units() + 10
 
     def _abandon(self, reason: str) -> None:
         assert self.current is not None
