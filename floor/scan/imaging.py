@@ -91,9 +91,26 @@ def load_gray(data: bytes) -> np.ndarray:
     return image
 
 
-def read_zxing(image: np.ndarray) -> list[Read]:
-    import zxingcpp
+_ENGINES: dict[str, Any] = {}
 
+
+def engines() -> dict[str, Any]:
+    """The decoding libraries, imported once: zxingcpp, and pyzbar's module or None without the
+    system's libzbar. The first call must not be in a gevent thread-pool thread: pyzbar finds
+    libzbar by running ldconfig, and gevent's subprocess works only on the hub's own thread."""
+    if not _ENGINES:
+        import zxingcpp
+
+        try:
+            from pyzbar import pyzbar
+        except (ImportError, OSError):
+            pyzbar = None
+        _ENGINES.update(zxingcpp=zxingcpp, pyzbar=pyzbar)
+    return _ENGINES
+
+
+def read_zxing(image: np.ndarray) -> list[Read]:
+    zxingcpp = engines()["zxingcpp"]
     out = []
     for result in zxingcpp.read_barcodes(image, text_mode=zxingcpp.TextMode.Plain):
         name = result.format.name
@@ -104,9 +121,8 @@ def read_zxing(image: np.ndarray) -> list[Read]:
 
 def read_zbar(image: np.ndarray) -> list[Read]:
     """pyzbar needs the system's libzbar; without it this engine reads nothing."""
-    try:
-        from pyzbar import pyzbar
-    except (ImportError, OSError):
+    pyzbar = engines()["pyzbar"]
+    if pyzbar is None:
         return []
     out = []
     for result in pyzbar.decode(image):
@@ -259,6 +275,7 @@ def run_off_loop(fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)
     import gevent
 
+    engines()   # imported here, on the hub's thread (see engines())
     return gevent.get_hub().threadpool.apply(fn, args)
 
 
