@@ -13,30 +13,35 @@ The pipeline (`decode_passes`):
    library reads alone on the image as sent. Below `WORK_SIDE` that holds by construction (the
    fast pass *is* both libraries on the image).
 
-Passes kept, in order, each because `make bench` (bench/decode.py, 2026-11-22) showed it adds
-reads. The 78 images of the benchmark's two corpora (487 real samples, 204 generated degraded
-labels) that the fast pass leaves unread; "first" = read first by that pass in this order,
-"only" = lost if the pass is dropped (some images are read by more than one pass);
-ms = mean cost per unread image:
+Passes kept, in order, each because the decode benchmark (`make bench`, bench/decode.py,
+2026-11-22) showed that it adds reads. Of the 691 images of its two corpora (487 real samples
+from ../shared/testdata, 204 generated degraded labels, the 12 MP photos aside) the fast pass
+leaves 78 unread; of those, each pass alone reads "alone", "first" of them are read by no
+earlier pass, "only" are lost if the pass is dropped; ms = its mean cost on an unread image
+(the pass's OpenCV work plus both libraries):
 
-| pass | what | first | only | ms |
-|---|---|---:|---:|---:|
-| denoise | Gaussian blur, sigma 1 | 21 | 2 | 7 |
-| deskew | rotate by the structure tensor's angle when 5-45 degrees off an axis (1-D codes at 45 degrees: zxing-cpp only tries 90-degree turns) | 6 | 0 (restore finds them, 25 times dearer) | 5 |
-| binarise | Otsu threshold after the Gaussian blur | 1 | 1 | 6 |
-| sharpen | CLAHE, then unsharp mask (sigma 2, amount 1.5) | 3 | 2 | 14 |
-| unsharp | stronger unsharp mask without CLAHE | 2 | 2 | 12 |
-| upscale | twice the size (cubic) when the long side is under 800 px | 2 | 2 | 29 |
-| restore | non-local-means de-noising (h 20), then deskewed: damaged-label photos | 3 | 3 | 120 |
+| pass | what | alone | first | only | ms |
+|---|---|---:|---:|---:|---:|
+| denoise | Gaussian blur, sigma 1 (noise, JPEG artefacts) | 21 | 21 | 2 | 9 |
+| deskew | turn by the structure tensor's angle when 5-45 degrees off an axis: 1-D codes at 45 degrees (zxing-cpp tries only quarter turns) | 6 | 6 | 0 | 6 |
+| binarise | Otsu threshold after the Gaussian blur | 19 | 1 | 1 | 7 |
+| sharpen | CLAHE, then an unsharp mask (sigma 2, amount 1.5): blur, low contrast | 6 | 6 | 2 | 17 |
+| unsharp | the unsharp mask without CLAHE | 8 | 2 | 2 | 16 |
+| upscale | twice the size (cubic) when the long side is under 800 px | 11 | 2 | 2 | 39 |
+| restore | non-local-means de-noising (h 20) at most 1000 px, then deskewed: damaged labels | 16 | 3 | 3 | 117 |
 
-Measured and dropped (nothing beyond the kept passes): median 3/5, bilateral filter, CLAHE or
-a percentile stretch alone, adaptive threshold, halving the size, trying +-22.5/45-degree
-turns (deskew finds the angle instead), zxing-cpp's GlobalHistogram binariser.
+deskew's 6 are read by restore too, at 20 times the cost; it stays for that. Measured and
+dropped (nothing beyond the kept passes): median 3 and 5, a bilateral filter, CLAHE or a
+percentile stretch alone, an adaptive threshold, halving the size, trying fixed turns of
+22.5 and 45 degrees (deskew finds the angle instead), zxing-cpp's GlobalHistogram binariser.
+In the fallback passes zbar's ITF reads are dropped unless zxing-cpp reads them too: on the
+noisy generated labels zbar found 6-digit ITF codes in the noise.
 
-With them floor reads 475 of the 487 real samples (either library alone: 469) and 175 of the
-208 generated labels (either alone: 143), all at a median under 10 ms (an image the fast pass
-reads costs both libraries, about twice zxing-cpp alone). An image nothing reads costs the
-whole chain (about 200 ms on a label; seconds on a 12 MP photo, whose full size is read last).
+With the passes floor reads 476 of the 487 real samples (either library alone: 469) and 182
+of the 208 generated images (either alone: 148), at a median of 4-5 ms (an image the fast pass
+reads costs both libraries: about 2.5 times zxing-cpp alone). An image that nothing reads
+costs the whole chain: about 0.2 s for a label-sized image, several seconds for a 12 MP photo
+(its full size is read last).
 
 The decoding is CPU-bound (the libraries release the GIL): `run_off_loop` keeps it off a
 gevent worker's event loop.
