@@ -48,6 +48,7 @@ gevent worker's event loop.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -272,11 +273,8 @@ def run_off_loop(fn: Callable[..., T], *args: Any) -> T:
     monkey-patched) in a real OS thread of gevent's hub thread pool, the calling greenlet
     waiting and every other one running meanwhile (zxing-cpp, zbar and OpenCV release the GIL);
     otherwise (gthread: a thread per request already) right here."""
-    try:
-        from gevent import monkey
-    except ImportError:
-        return fn(*args)
-    if not monkey.is_module_patched("threading"):
+    monkey = sys.modules.get("gevent.monkey")   # never imported: nothing is patched
+    if monkey is None or not monkey.is_module_patched("threading"):
         return fn(*args)
     import gevent
 
