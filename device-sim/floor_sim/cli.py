@@ -151,6 +151,10 @@ class ShiftCommand(Command):
         parser.add_argument("--repeat-gap", type=float, default=0.6,
                             help="seconds before a device scans the same code again (a second "
                                  "unit); keep above the service's debounce window (0 if off)")
+        parser.add_argument("--debounce-ms", type=int, default=500,
+                            help="the service's FLOOR_SCAN_DEBOUNCE_MS: a handheld's injected "
+                                 "double read sent later than this (less 100 ms) after the first "
+                                 "may be accepted, and counts as void")
         parser.add_argument("--no-audit", action="store_true",
                             help="skip fetching every order afterwards (no escaped-mistake, "
                                  "lost or duplicated-scan check)")
@@ -175,7 +179,8 @@ class ShiftCommand(Command):
                            repeat_gap=args.repeat_gap, serial=args.serial,
                            serial_prefix=args.serial_prefix, serial_dir=args.serial_dir, terminator=args.terminator,
                            faults=args.faults, fault_rate=fault_rate, cadence=args.cadence,
-                           cadence_jitter=args.cadence_jitter, audit=not args.no_audit)
+                           cadence_jitter=args.cadence_jitter, audit=not args.no_audit,
+                           debounce_ms=args.debounce_ms)
         summary = result.summary()
         _print(summary, args.json)
         if args.strict and result.failures():

@@ -157,7 +157,8 @@ class LoadResult:
         if self.faults_injected or any(r.fault for r in self.records):
             out["faults"] = self.fault_summary()
             out["faults_missed"] = [_fault_line(r) for r in self.records
-                                    if r.fault and not r.fault_ok]
+                                    if r.fault and not r.fault_ok
+                                    and not (r.expected and r.note and r.note.startswith(VOID_NOTE))]
         if self.device_stats:
             out["device_stats"] = dict(sorted(self.device_stats.items()))
         return out
@@ -169,9 +170,20 @@ class LoadResult:
 
         answered = Counter(r.fault for r in self.records if r.fault and r.done is not None)
         detected = Counter(r.fault for r in self.records if r.fault and r.fault_ok)
+        void = Counter(r.fault for r in self.records
+                       if r.fault and not r.fault_ok and r.expected and r.note
+                       and r.note.startswith(VOID_NOTE))
         names = [f for f in FAULTS if self.faults_injected[f] or answered[f]]
-        return {f: {"injected": self.faults_injected[f], "answered": answered[f],
-                    "detected": detected[f]} for f in names}
+        out = {f: {"injected": self.faults_injected[f], "answered": answered[f],
+                   "detected": detected[f]} for f in names}
+        for f, n in void.items():
+            out[f]["void"] = n
+        return out
+
+
+# A double read sent later than (debounce window - margin) after the first may fairly miss it.
+DEBOUNCE_MARGIN_S = 0.1
+VOID_NOTE = "outside the debounce window"
 
 
 def _immediate(r: ScanRecord) -> bool:
@@ -226,6 +238,10 @@ class _Worker:
         scan_id = str(uuid.uuid4())
         body = hh.payload(step.code, scan_id)
         sent = time.perf_counter()
+        if step.fault == "double_read" and step.kind == "double_read":
+            step, note = self._double_read_window(step, sent)
+            if note:
+                notes.append(note)
         verdict: dict[str, Any] | None = None
         done: float | None = None
         error = None
@@ -286,15 +302,33 @@ class _Worker:
         if expected and step.reasons is not None and reason not in step.reasons:
             expected = False
             notes.insert(0, f"reason {reason}, not {'/'.join(sorted(step.reasons))}")
+        void = any(n.startswith(VOID_NOTE) for n in notes)
         rec = ScanRecord(hh.device_id, hh.station, scan_id, step.code, step.kind, step.order_no,
                          scheduled, sent, done, code,
                          None if verdict is None else bool(verdict.get("ok")),
                          expected, complete, error, transport=hh.transport, fault=step.fault,
-                         fault_ok=(expected and action_ok) if step.fault else None,
+                         fault_ok=(expected and action_ok and not (void and code != "duplicate_read"))
+                         if step.fault else None,
                          verdict_order=(verdict or {}).get("order_no"), reason=reason,
                          note="; ".join(notes) or None)
         self.records.append(rec)
         return rec
+
+    def _double_read_window(self, step: Step, sent: float) -> tuple[Step, str | None]:
+        """A handheld's double read goes out right after the first read's verdict. If that took
+        so long that the two reads may be further apart than the service's debounce window,
+        `accepted` (or `over_scan`) is a right answer too: the step says so, and the fault
+        counts as void rather than detected."""
+        window = float(self.device.extra.get("debounce_s", 0.5))
+        prev = next((r for r in reversed(self.records) if r.code == step.code), None)
+        if prev is None or window <= 0:
+            return step, None
+        gap = sent - prev.sent
+        if gap < window - DEBOUNCE_MARGIN_S:
+            return step, None
+        return (dataclasses.replace(step, expected=frozenset({"duplicate_read", "accepted",
+                                                              "over_scan"})),
+                f"{VOID_NOTE}: sent {gap * 1000:.0f} ms after the first read")
 
     def _burst(self, step: Step, scheduled: float) -> ScanRecord:
         """A serial scanner that triggers twice: the code twice in one write. The first read is
@@ -645,8 +679,10 @@ def shift_stations(handhelds: int, serial: int, station_prefix: str = "P",
 
 
 def fault_devices(fleet: Sequence[Handheld], prepared: PreparedOrders, faults: Sequence[str],
-                  fault_rate: float, *, seed: int | None = None) -> list[Device]:
-    """Pair each device with a packer who makes the `faults` its device supports."""
+                  fault_rate: float, *, seed: int | None = None,
+                  debounce_ms: int = 500) -> list[Device]:
+    """Pair each device with a packer who makes the `faults` its device supports.
+    `debounce_ms`: the service's FLOOR_SCAN_DEBOUNCE_MS (a double read must fall inside it)."""
     from floor_sim.faults import FaultScript, foreign_codes_by_wave
 
     foreign = foreign_codes_by_wave(prepared.orders)
@@ -658,7 +694,8 @@ def fault_devices(fleet: Sequence[Handheld], prepared: PreparedOrders, faults: S
                                   fault_rate=fault_rate,
                                   device_kind="serial" if h.transport == "serial" else "handheld",
                                   rng=random.Random(master.randrange(2**63)),
-                                  foreign_codes=foreign, unknown_codes=unknown))
+                                  foreign_codes=foreign, unknown_codes=unknown),
+                   extra={"debounce_s": debounce_ms / 1000.0})
             for h in fleet]
 
 
@@ -671,7 +708,7 @@ def run_shift(url: str, token: str, integration_token: str, *, handhelds: int = 
               serial_prefix: str = "SCN", serial_dir: str | os.PathLike[str] | None = None,
               terminator: str = "CR", faults: Sequence[str] = (), fault_rate: float = 0.0,
               cadence: float | None = None, cadence_jitter: float = 0.5,
-              audit: bool = True) -> ShiftResult:
+              audit: bool = True, debounce_ms: int = 500) -> ShiftResult:
     """Push `orders` orders in one wave per station, then pack them with `handhelds` handhelds
     and `serial` serial scanners, one device per station.
 
@@ -690,6 +727,7 @@ def run_shift(url: str, token: str, integration_token: str, *, handhelds: int = 
     service must run on this host to open them.
 
     With `audit` (the default) every order is fetched afterwards and checked (floor_sim.audit).
+    `debounce_ms` is the service's FLOOR_SCAN_DEBOUNCE_MS (injected double reads need it on).
     """
     from floor_sim.serial_scanner import DeviceRegistry, make_scanners
 
@@ -720,7 +758,8 @@ def run_shift(url: str, token: str, integration_token: str, *, handhelds: int = 
     try:
         connect_all(everything)
         if faults:
-            devices = fault_devices(everything, prepared, faults, fault_rate, seed=seed)
+            devices = fault_devices(everything, prepared, faults, fault_rate, seed=seed,
+                                    debounce_ms=debounce_ms)
         else:
             devices = pack_devices(everything, prepared.by_station, error_rate=error_rate,
                                    wrong_codes=wrong, seed=seed)
@@ -808,6 +847,7 @@ def _format_shift_extras(s: dict[str, Any]) -> list[str]:
         lines.append("faults" + (f" (rate {rate:g} per item scan)" if rate is not None else "")
                      + ", injected/answered/detected: "
                      + (", ".join(f"{k} {v['injected']}/{v['answered']}/{v['detected']}"
+                                  + (f" ({v['void']} void)" if v.get("void") else "")
                                   for k, v in s["faults"].items()) or "-"))
         for line in s.get("faults_missed") or []:
             lines.append(f"  not detected: {line}")
