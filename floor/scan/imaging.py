@@ -49,7 +49,7 @@ gevent worker's event loop.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
 import cv2
@@ -84,6 +84,9 @@ class Read:
     format: str
     symbology_id: str | None
     engine: str
+    # Where in the image (x0, y0, x1, y1): tells two engines' reads of one symbol apart from
+    # two symbols.
+    box: tuple[int, int, int, int] | None = field(default=None, compare=False)
 
 
 def load_gray(data: bytes) -> np.ndarray:
@@ -120,8 +123,12 @@ def read_zxing(image: np.ndarray) -> list[Read]:
     out = []
     for result in zxingcpp.read_barcodes(image, text_mode=zxingcpp.TextMode.Plain):
         name = result.format.name
+        p = result.position
+        xs = (p.top_left.x, p.top_right.x, p.bottom_left.x, p.bottom_right.x)
+        ys = (p.top_left.y, p.top_right.y, p.bottom_left.y, p.bottom_right.y)
         out.append(Read(result.text, _ZXING_FORMATS.get(name, name),
-                        result.symbology_identifier or None, "zxing-cpp"))
+                        result.symbology_identifier or None, "zxing-cpp",
+                        (min(xs), min(ys), max(xs), max(ys))))
     return out
 
 
@@ -133,18 +140,34 @@ def read_zbar(image: np.ndarray) -> list[Read]:
     out = []
     for result in pyzbar.decode(image):
         text = result.data.decode("utf-8", "replace")
-        out.append(Read(text, _ZBAR_FORMATS.get(result.type, result.type), None, "zbar"))
+        left, top, width, height = result.rect
+        out.append(Read(text, _ZBAR_FORMATS.get(result.type, result.type), None, "zbar",
+                        (left, top, left + width, top + height)))
     return out
 
 
+def _same_symbol(a: Read, b: Read) -> bool:
+    """Two engines' reads of one symbol: same format, and the centre of one inside the other."""
+    if a.format != b.format or a.box is None or b.box is None:
+        return False
+    cx, cy = (b.box[0] + b.box[2]) / 2, (b.box[1] + b.box[3]) / 2
+    return a.box[0] - 2 <= cx <= a.box[2] + 2 and a.box[1] - 2 <= cy <= a.box[3] + 2
+
+
 def fuse(*engine_reads: list[Read]) -> list[Read]:
-    """Every distinct (text, format) any engine read, the first engine's version kept (zxing-cpp
-    first: it reports AIM symbology identifiers)."""
-    seen: dict[tuple[str, str], Read] = {}
-    for reads in engine_reads:
+    """Every symbol any engine read, once. Engines come in order of trust (zxing-cpp first: it
+    reports AIM identifiers and decodes Shift-JIS and ECI text that zbar garbles): a later
+    engine's read of a symbol an earlier one already read, at the same place, is dropped."""
+    kept: list[Read] = []
+    for index, reads in enumerate(engine_reads):
+        earlier = list(kept)
         for read in reads:
-            seen.setdefault((read.text, read.format), read)
-    return list(seen.values())
+            if any((k.text, k.format) == (read.text, read.format) for k in kept):
+                continue
+            if index > 0 and any(_same_symbol(k, read) or _same_symbol(read, k) for k in earlier):
+                continue
+            kept.append(read)
+    return kept
 
 
 WORK_SIDE = 1600                 # larger photos are first read at this long side

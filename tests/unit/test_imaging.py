@@ -179,3 +179,18 @@ def test_run_off_loop_uses_a_real_thread_under_gevent(tmp_path):
     # the answer; another OS thread; the event loop kept running; errors raised in the caller;
     # a photo decoded
     assert done.stdout.split() == ["42", "True", "True", "invalid_image", "OFF-LOOP-1"]
+
+
+def test_fuse_keeps_one_reading_per_symbol_and_every_symbol():
+    from floor.scan.imaging import Read, fuse
+
+    zx = [Read("精华液", "QRCode", "]Q1", "zxing-cpp", (10, 10, 110, 110))]
+    zbar_same_symbol_garbled = [Read("ç²¾å\x8d", "QRCode", None, "zbar", (12, 11, 108, 109))]
+    zbar_other_symbol = [Read("SF1000000000001", "Code128", None, "zbar", (200, 10, 400, 60))]
+    zbar_other_qr = [Read("ELSEWHERE", "QRCode", None, "zbar", (300, 300, 380, 380))]
+    fused = fuse(zx, zbar_same_symbol_garbled + zbar_other_symbol + zbar_other_qr)
+    assert [(r.text, r.engine) for r in fused] == [
+        ("精华液", "zxing-cpp"), ("SF1000000000001", "zbar"), ("ELSEWHERE", "zbar")]
+    # Two equal texts from one engine at two places are one answer (the same code twice).
+    twice = [Read("A", "QRCode", None, "zbar", (0, 0, 5, 5)), Read("A", "QRCode", None, "zbar", (50, 50, 55, 55))]
+    assert len(fuse([], twice)) == 1
