@@ -131,7 +131,7 @@ def openapi_document() -> dict[str, Any]:
                               "text": STR, "format": STR,
                               "symbology_id": {"type": ["string", "null"]},
                               "gs1": {"type": ["object", "null"]}, "engine": STR}}}}})},
-                  errors=(400, 401, 403, 413), tag="scan"),
+                  errors=(400, 401, 403, 413, 503), tag="scan"),
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["image"],
                 "properties": {"image": {"type": "string", "format": "binary"}}}}}}}},

@@ -48,7 +48,10 @@ gevent worker's event loop.
 """
 from __future__ import annotations
 
+import os
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -170,6 +173,7 @@ def fuse(*engine_reads: list[Read]) -> list[Read]:
     return kept
 
 
+FALLBACK_BUDGET_S = 1.5         # the fallback passes stop trying after this long
 WORK_SIDE = 1600                 # larger photos are first read at this long side
 UPSCALE_BELOW = 800              # the upscale pass: only images whose long side is under this
 RESTORE_SIDE = 1000              # the restore pass works at most at this long side
@@ -271,7 +275,10 @@ def decode_passes(gray: np.ndarray, passes: Iterable[str] | None = None) -> tupl
     reads = _both(work)
     if reads:
         return reads, "plain"
+    started = time.perf_counter()
     for name in PASSES if passes is None else passes:
+        if time.perf_counter() - started > FALLBACK_BUDGET_S:
+            break   # a photo of nothing must not hold a core for seconds
         prepared = PASSES[name](work)
         if prepared is not None:
             reads = _trusted(_both(prepared))
@@ -305,5 +312,22 @@ def run_off_loop(fn: Callable[..., T], *args: Any) -> T:
     return gevent.get_hub().threadpool.apply(fn, args)
 
 
+# At most this many photos are decoded at once; more wait briefly, then get "busy". Decoding is
+# CPU-bound: without a limit a burst of uploads would starve the scan path.
+DECODE_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2)))
+DECODE_WAIT_S = 5.0
+
+
 def decode_image(data: bytes) -> list[Read]:
     return decode_array(load_gray(data))
+
+
+def decode_upload(data: bytes) -> list[Read]:
+    """The service's entry: a decode slot taken where the request runs (thread or greenlet),
+    the work itself off any event loop."""
+    if not DECODE_SLOTS.acquire(timeout=DECODE_WAIT_S):
+        raise ImageError("decoder_busy", "Too many photos are being decoded; try again shortly.")
+    try:
+        return run_off_loop(decode_image, data)
+    finally:
+        DECODE_SLOTS.release()

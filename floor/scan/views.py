@@ -41,9 +41,10 @@ def decode():  # type: ignore[no-untyped-def]
         raise ApiError("missing_field", "Send the photo as the multipart field 'image'.", fields=["image"])
     try:
         # CPU-bound for milliseconds to seconds: under a gevent worker, in a real thread.
-        reads = imaging.run_off_loop(imaging.decode_image, upload.read(MAX_IMAGE_BYTES + 1))
+        reads = imaging.decode_upload(upload.read(MAX_IMAGE_BYTES + 1))
     except imaging.ImageError as exc:
-        raise ApiError(exc.code, exc.message, 413 if exc.code == "image_too_large" else 400) from None
+        status = {"image_too_large": 413, "decoder_busy": 503}.get(exc.code, 400)
+        raise ApiError(exc.code, exc.message, status) from None
     codes = []
     for read in reads:
         gs1 = scan_domain.parse_gs1(read.text, read.symbology_id)

@@ -96,3 +96,21 @@ def test_a_photo_of_a_damaged_label_decodes(api):
     response = _decode(api, _damaged_label_photo("PKG-004211-JX"), name="label.jpg")
     assert response.status_code == 200, response.get_json()
     assert [(c["text"], c["format"]) for c in response.get_json()["codes"]] == [("PKG-004211-JX", "Code128")]
+
+
+def test_decoding_is_bounded_busy_decoders_answer_503(api, monkeypatch):
+    from floor.scan import imaging
+
+    path = ZXING / "code128-1" / "1.png"
+    data = _image(path)
+    monkeypatch.setattr(imaging, "DECODE_WAIT_S", 0.05)
+    taken = 0
+    while imaging.DECODE_SLOTS.acquire(blocking=False):     # every slot busy
+        taken += 1
+    try:
+        busy = _decode(api, data)
+        assert busy.status_code == 503 and busy.get_json()["code"] == "decoder_busy"
+    finally:
+        for _ in range(taken):
+            imaging.DECODE_SLOTS.release()
+    assert _decode(api, data).status_code == 200
