@@ -482,6 +482,9 @@ def override_refused_scan(s: Session, scan_event: Any, data: dict[str, Any], act
         cursor = s.scalar(select(PackCursor).where(PackCursor.session_id == row.id))
         events.append(complete_session(s, row, cursor, override_actor, now,
                                        f"override {reason_code}"))
+        # Completed by a supervisor rather than a scan: the label prints all the same.
+        from floor.devices import print_operations  # imports this module
+        events += print_operations.after_pack_complete(s, row.order, row.station.code, override_actor)
     s.flush()
     return {"ok": True, "order_no": row.order.order_no, "progress": state.progress(),
             "status": row.order.status, "waived": waived, "reason_code": reason_code}, events

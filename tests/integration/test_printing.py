@@ -474,3 +474,25 @@ def test_bad_barcode_requests_get_400(api, query, code):
     for fmt in ("svg", "png"):
         response = api.get(f"/api/v1/labels/barcode.{fmt}?{query}", role="packer")
         assert (response.status_code, response.get_json()["code"]) == (400, code), (fmt, query)
+
+
+def test_auto_print_after_a_supervisor_override_completes_the_kit(app, api, queue, tcp_printer):
+    tcp_printer.start()
+    register(api, address=tcp_printer.address)
+    _put(api, "/api/v1/warehouses/JX/printing", {"auto_print_waybill": True})
+    body = make_order("TB009", waybill="SF1000000000009", lines=[
+        *LINES[:1], {"sku": "SAMPLE", "name": "试用装", "qty": 1, "role": "sample",
+                     "barcodes": ["6901234567908"]}, LINES[1]])
+    assert api.post("/api/v1/orders", body).status_code == 201
+    assert api.post("/api/v1/waves", {"wave_no": "W-9", "order_nos": ["TB009"],
+                                      "station": "P01"}).status_code == 200
+    api.scan("SF1000000000009")
+    api.scan(MAIN)
+    assert api.scan(GIFTBOX, scan_id="gb-9")["code"] == "giftbox_incomplete"
+    done = api.post("/api/v1/scans/gb-9/override", {"reason_code": "stock_out_waived"},
+                    role="supervisor")
+    assert done.status_code == 200, done.get_json()
+    assert api.get("/api/v1/orders/TB009").get_json()["status"] == "labelling"
+    assert queue.run_once() == 1
+    assert b"SF1000000000009" in tcp_printer.wait_for(1)[0]
+    assert api.get("/api/v1/orders/TB009").get_json()["status"] == "labelled"
