@@ -375,8 +375,9 @@ class _Worker:
                 cut = Step(step.raw.decode("utf-8", "replace"), "partial_line", step.order_no,
                            immediate=True, expected=frozenset({"unreadable"}),
                            reasons=frozenset({"partial_line"}))
-                rec = self._record(cut, str(partial.get("scan_id") or ""), info["half_sent"],
-                                   info["half_sent"], info["partial_received"], partial, None,
+                # Its verdict comes of the unplug: timed from there.
+                rec = self._record(cut, str(partial.get("scan_id") or ""), info["unplugged_at"],
+                                   info["unplugged_at"], info["partial_received"], partial, None,
                                    observe=False)
                 if not rec.expected:
                     notes.append(f"cut-off line answered {rec.verdict} ({rec.reason})")

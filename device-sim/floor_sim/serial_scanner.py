@@ -451,11 +451,11 @@ class SerialScanner(Handheld):
         out: dict[str, Any] = {"partial": None, "partial_received": None, "offline": False,
                                "online": False, "lost_reads": 0}
         mark = self.listener.device_mark()
-        out["half_sent"] = time.perf_counter()
         if half:
             self.pty.write_raw(half)
             time.sleep(0.3)      # the service's reader has the bytes, waiting for the terminator
         self.pty.unplug()
+        out["unplugged_at"] = time.perf_counter()
         self.unplugs += 1
         # The cut-off line's verdict comes before the offline event: waiting for the event first
         # leaves no doubt whether there is one.
