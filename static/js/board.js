@@ -37,7 +37,12 @@
   var MAX_ROOMS = 20;                                      // per subscribe call (server limit)
   var LEVEL_RANK = { green: 0, yellow: 1, red: 2 };
   var EVENT_TYPES = ["status", "scan_rejected", "alert", "alert_cleared", "alert_acked",
-                     "override", "session_released"];
+                     "override", "session_released", "device"];
+  // A handheld is offline after 60 s without a heartbeat; the server says so with a `device`
+  // event. Its last seen on the board moves only with snapshots (heartbeats are not pushed),
+  // so the board itself calls a handheld offline only well past that: a missed event, or a
+  // board whose snapshots stopped.
+  var HANDHELD_STALE_MS = CFG.handheld_stale_ms || 150000;
 
   function toSet(list) {
     var set = {};
@@ -198,7 +203,40 @@
       else model.alerts[ev.id] = ev;
     } else if (type === "alert_cleared") {
       delete model.alerts[ev.id];
+    } else if (type === "device") {
+      applyDevice(ev, replay);
     }
+  }
+
+  // A device registered, online or offline, or moved: its chip follows, to its new station's
+  // row if it moved (a row is added for a station the snapshot did not list yet).
+  function applyDevice(ev, replay) {
+    var id = ev.device_id;
+    if (!id) return;
+    var previous = null;
+    model.stations.forEach(function (st) {
+      st.devices = (st.devices || []).filter(function (d) {
+        if (d.device_id !== id) return true;
+        previous = d;
+        return false;
+      });
+    });
+    if (!ev.station) return;
+    var row = null;
+    model.stations.forEach(function (st) { if (st.station === ev.station) row = st; });
+    if (!row) {
+      row = { station: ev.station, orders_per_hour: 0, scans_per_minute: 0, error_rate: 0,
+              scans_last_hour: 0, devices: [] };
+      model.stations.push(row);
+      model.stations.sort(function (a, b) { return a.station < b.station ? -1 : a.station > b.station ? 1 : 0; });
+    }
+    var device = {
+      device_id: id, kind: ev.kind || (previous && previous.kind) || "handheld",
+      state: ev.state || "offline", reason: ev.reason || "",
+      last_seen: ev.last_seen_at || (previous && previous.last_seen) || null, fresh: !replay
+    };
+    row.devices.push(device);
+    row.devices.sort(function (a, b) { return a.device_id < b.device_id ? -1 : a.device_id > b.device_id ? 1 : 0; });
   }
 
   function applyStatus(ev, replay) {
@@ -459,36 +497,157 @@
     $("waves-empty").hidden = model.waves.length > 0;
   }
 
+  var stationRows = {};   // station -> <tr>, kept between renders
+  var chipEls = {};       // device_id -> chip, kept between renders (and moved between rows)
+  var SVG_NS = "http://www.w3.org/2000/svg";
+  var KIND_ICONS = {
+    // A scanner on a cable: head, trigger grip and beam. A handheld: a phone with its screen.
+    serial: "M1 3h10.5L14 5.5V7H8.2l-1.1 6H3.6l1.1-6H1zM12.5 8.5h2.5v1h-2.5zM12.5 10.5h2.5v1h-2.5z",
+    handheld: "M5 1h6a1.5 1.5 0 0 1 1.5 1.5v11A1.5 1.5 0 0 1 11 15H5a1.5 1.5 0 0 1-1.5-1.5v-11A1.5 1.5 0 0 1 5 1zm0 2v8.5h6V3zm3 9.3a.8.8 0 1 0 0 1.6.8.8 0 0 0 0-1.6z"
+  };
+  // Reasons the server gives in English, shortened for a chip in the board's language.
+  var REASONS = [["no heartbeat", "reason_no_heartbeat"], ["disconnected", "reason_disconnected"],
+                 ["cannot open", "reason_cannot_open"], ["waiting for the reader", "reason_waiting"],
+                 ["disabled", "reason_disabled"], ["reader stopped", "reason_stopped"]];
+
+  function setText(node, text) {
+    text = String(text == null ? "" : text);
+    if (node.textContent !== text) node.textContent = text;
+  }
+
+  function setAttr(node, name, value) {
+    value = String(value == null ? "" : value);
+    if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+  }
+
+  function kindIcon(kind) {
+    var svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("class", "device-kind");
+    svg.setAttribute("viewBox", "0 0 16 16");
+    svg.setAttribute("aria-hidden", "true");
+    var path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute("fill-rule", "evenodd");
+    path.setAttribute("d", KIND_ICONS[kind] || KIND_ICONS.handheld);
+    svg.appendChild(path);
+    return svg;
+  }
+
+  // What a chip shows: the server's state, except a handheld not heard of for far too long.
+  function deviceView(d) {
+    var seen = parseTime(d.last_seen);
+    var state = d.state || "offline";
+    var reason = d.reason || "";
+    if (d.kind === "handheld" && state === "online" && seen != null && serverNow() - seen > HANDHELD_STALE_MS) {
+      state = "offline";
+      reason = "no heartbeat";
+    }
+    return { state: state, reason: reason, seen: seen };
+  }
+
+  function shortReason(state, reason) {
+    var text = String(reason || "").toLowerCase();
+    for (var i = 0; i < REASONS.length; i++) {
+      if (text.indexOf(REASONS[i][0]) === 0) return t(REASONS[i][1]);
+    }
+    return t("device_" + state);
+  }
+
+  function renderChip(d) {
+    var chip = chipEls[d.device_id];
+    if (!chip) {
+      chip = el("span", "device-chip");
+      chip.setAttribute("data-device", d.device_id);
+      chip.appendChild(el("span", "device-dot"));
+      chip.appendChild(el("span", "device-id", d.device_id));
+      chip.appendChild(el("span", "device-note"));
+      chip.appendChild(el("span", "device-seen"));
+      chipEls[d.device_id] = chip;
+    }
+    var kind = d.kind === "serial" ? "serial" : "handheld";
+    if (chip.getAttribute("data-kind") !== kind) {
+      var old = chip.querySelector(".device-kind");
+      if (old) chip.removeChild(old);
+      chip.insertBefore(kindIcon(kind), chip.firstChild);
+      chip.setAttribute("data-kind", kind);
+    }
+    var view = deviceView(d);
+    setAttr(chip, "data-state", view.state);
+    setAttr(chip, "data-reason", view.reason);
+    var note = chip.querySelector(".device-note");
+    setText(note, view.state === "online" ? "" : shortReason(view.state, view.reason));
+    note.hidden = view.state === "online";
+    setText(chip.querySelector(".device-seen"), ago(view.seen));
+    var title = [d.device_id, t("kind_" + kind), t("device_" + view.state)];
+    if (view.reason) title.push(view.reason);
+    title.push(t("last_seen", { time: hhmmss(view.seen) }));
+    setAttr(chip, "title", title.join(" · "));
+    if (d.fresh) {
+      d.fresh = false;
+      flashNode(chip);
+    }
+    return chip;
+  }
+
+  // Rows and chips are kept and updated in place: the ages tick every second without the
+  // table being rebuilt under the pointer.
   function renderStations() {
     var body = $("stations");
-    var frag = document.createDocumentFragment();
+    var keepRows = {};
+    var keepChips = {};
+    var previousRow = null;
     model.stations.forEach(function (st) {
-      var tr = el("tr");
-      tr.setAttribute("data-station", st.station);
-      tr.appendChild(el("th", "station-code", st.station)).setAttribute("scope", "row");
-      tr.appendChild(el("td", "num", st.orders_per_hour));
-      tr.appendChild(el("td", "num", st.scans_per_minute));
-      var err = el("td", "num error-rate", st.scans_last_hour ? percent(st.error_rate) : "—");
-      err.setAttribute("data-level", st.error_rate >= 0.3 ? "red" : st.error_rate >= 0.1 ? "yellow" : "green");
-      tr.appendChild(err);
-      var devices = el("td", "devices");
-      if (!st.devices || !st.devices.length) devices.appendChild(el("span", "muted", t("no_devices")));
-      (st.devices || []).forEach(function (d) {
-        var chip = el("span", "device-chip");
-        chip.setAttribute("data-device", d.device_id);
-        chip.setAttribute("data-state", d.state);
-        chip.appendChild(el("span", "device-dot"));
-        chip.appendChild(el("span", "device-id", d.device_id));
-        chip.appendChild(el("span", "device-seen", ago(parseTime(d.last_seen))));
-        chip.title = d.device_id + " · " + (d.kind || "") + " · " + t("device_" + d.state) +
-          " · " + hhmmss(parseTime(d.last_seen));
-        devices.appendChild(chip);
+      var tr = stationRows[st.station];
+      if (!tr) {
+        tr = el("tr");
+        tr.setAttribute("data-station", st.station);
+        tr.appendChild(el("th", "station-code", st.station)).setAttribute("scope", "row");
+        tr.appendChild(el("td", "num"));
+        tr.appendChild(el("td", "num"));
+        tr.appendChild(el("td", "num error-rate"));
+        tr.appendChild(el("td", "devices"));
+        stationRows[st.station] = tr;
+      }
+      keepRows[st.station] = true;
+      var cells = tr.children;
+      setText(cells[1], st.orders_per_hour);
+      setText(cells[2], st.scans_per_minute);
+      setText(cells[3], st.scans_last_hour ? percent(st.error_rate) : "—");
+      setAttr(cells[3], "data-level", st.error_rate >= 0.3 ? "red" : st.error_rate >= 0.1 ? "yellow" : "green");
+      var cell = cells[4];
+      var devices = st.devices || [];
+      var previous = null;
+      devices.forEach(function (d) {
+        var chip = renderChip(d);
+        keepChips[d.device_id] = true;
+        var expected = previous ? previous.nextSibling : cell.firstChild;
+        if (expected !== chip) cell.insertBefore(chip, expected);
+        previous = chip;
       });
-      tr.appendChild(devices);
-      frag.appendChild(tr);
+      var extra = previous ? previous.nextSibling : cell.firstChild;
+      if (!devices.length && extra && extra.classList.contains("no-devices") && !extra.nextSibling) extra = null;
+      while (extra) {
+        var next = extra.nextSibling;
+        cell.removeChild(extra);
+        extra = next;
+      }
+      if (!devices.length && !cell.firstChild) cell.appendChild(el("span", "muted no-devices", t("no_devices")));
+      var expectedRow = previousRow ? previousRow.nextSibling : body.firstChild;
+      if (expectedRow !== tr) body.insertBefore(tr, expectedRow);
+      previousRow = tr;
     });
-    body.textContent = "";
-    body.appendChild(frag);
+    Object.keys(stationRows).forEach(function (code) {
+      if (!keepRows[code]) {
+        if (stationRows[code].parentNode) stationRows[code].parentNode.removeChild(stationRows[code]);
+        delete stationRows[code];
+      }
+    });
+    Object.keys(chipEls).forEach(function (id) {
+      if (!keepChips[id]) {
+        if (chipEls[id].parentNode) chipEls[id].parentNode.removeChild(chipEls[id]);
+        delete chipEls[id];
+      }
+    });
   }
 
   function alertText(a) {
@@ -682,6 +841,7 @@
       markSeq();
       scheduleRender();
       scheduleRefetch();
+      if (type === "device") ensureStationRooms();   // a station new to the board
     };
   }
 
@@ -882,6 +1042,9 @@
     reage();
     render();
   }, AGEING_MS);
-  window.setInterval(renderClock, 1000);
+  window.setInterval(function () {
+    renderClock();
+    if (model) renderStations();    // the devices' "last seen" ages
+  }, 1000);
   window.setInterval(function () { scheduleRefetch(0); }, IDLE_REFETCH_MS);
 })();

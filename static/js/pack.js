@@ -20,6 +20,11 @@
   var HTTP_TIMEOUT_MS = CFG.http_timeout_ms || 8000;
   var SCAN_URL = CFG.scan_url || "/api/v1/scans";
   var SESSION_URL = CFG.session_url || "/api/v1/stations/{station}/session";
+  var HEARTBEAT_URL = CFG.heartbeat_url || "/api/v1/devices/heartbeat";
+  var HEARTBEAT_MS = CFG.heartbeat_ms || 20000;
+  // A serial scanner's verdict older than this when it arrives in a catch-up (after a lost
+  // connection) updates the order on screen without a flash or a tone: it is news no more.
+  var CATCHUP_QUIET_MS = CFG.catchup_quiet_ms || 10000;
   var FLASH_MS = { ok: 600, bad: 1500, neutral: 450 };
   var NEUTRAL_CODES = { duplicate_read: true };
 
@@ -106,6 +111,7 @@
   var flashEl = $("flash");
   var flashSymbol = $("flash-symbol");
   var flashMessage = $("flash-message");
+  var flashSource = $("flash-source");
 
   // ---- device id and station ---------------------------------------------------------------
 
@@ -234,15 +240,19 @@
   var flashTimer = null;
   var SYMBOLS = { ok: "✓", bad: "✕", neutral: "↻" };
 
-  function flash(kind, code, message) {
+  // `source`: the serial scanner that read the code (null: this handheld).
+  function flash(kind, code, message, source) {
     window.clearTimeout(flashTimer);
     flashEl.hidden = true;
     flashEl.className = "flash";
     void flashEl.offsetWidth;  // restart the fade-in for back-to-back verdicts
     flashEl.classList.add(kind);
     flashEl.setAttribute("data-code", code || "");
+    flashEl.setAttribute("data-device", source || "");
     flashSymbol.textContent = SYMBOLS[kind] || "";
     flashMessage.textContent = message || "";
+    flashSource.textContent = source ? t("scanner_label", { device_id: source }) : "";
+    flashSource.hidden = !source;
     flashEl.hidden = false;
     flashTimer = window.setTimeout(function () {
       flashEl.hidden = true;
@@ -267,13 +277,39 @@
     connLabel.textContent = t(state);
   }
 
-  window.addEventListener("online", function () { httpHealthy = true; updateConn(); });
-  window.addEventListener("offline", updateConn);
+  // The server's clock (from the Date header of its answers) minus ours: how old an event is.
+  var clockOffsetMs = 0;
+
+  function noteServerTime(res) {
+    var date = res && res.headers && typeof res.headers.get === "function" ? res.headers.get("Date") : null;
+    var ms = date ? Date.parse(date) : NaN;
+    if (!isNaN(ms)) clockOffsetMs = ms + 500 - Date.now();   // the header has whole seconds
+  }
+
+  function ageMs(iso) {
+    var at = iso ? Date.parse(iso) : NaN;
+    return isNaN(at) ? 0 : Date.now() + clockOffsetMs - at;
+  }
 
   // ---- rendering the pack session ----------------------------------------------------------
 
   var current = null;          // the progress on screen
   var verdictCount = 0;
+  var stateGen = 0;            // bumped by every verdict that may change what is on screen
+
+  // Whose pack session is on screen: this handheld's, or a serial scanner's at the station
+  // (the screen doubles as its display). Kept over a reload, per station.
+  var shownDevice = deviceId;
+  (function () {
+    var kept = String(store.get("floor.shown_device") || "").split(" ");
+    if (kept.length === 2 && kept[0] === station && kept[1]) shownDevice = kept[1];
+  })();
+
+  function setShownDevice(id) {
+    if (shownDevice === id) return;
+    shownDevice = id;
+    store.set("floor.shown_device", id === deviceId ? "" : station + " " + id);
+  }
 
   function roleLabel(role) {
     var key = "role_" + role;
@@ -374,32 +410,57 @@
 
   var pendingTimer = null;
 
-  function showVerdict(v) {
-    window.clearTimeout(pendingTimer);
+  function setVerdictText(message, source) {
+    verdictEl.textContent = "";
+    if (source) {
+      var tag = document.createElement("span");
+      tag.className = "source-tag";
+      tag.title = t("scanner_label", { device_id: source });
+      tag.textContent = source;
+      verdictEl.appendChild(tag);
+      verdictEl.appendChild(document.createTextNode(" "));
+    }
+    verdictEl.appendChild(document.createTextNode(message));
+  }
+
+  // A verdict: this handheld's own (the ack of its scan), or with `opts.source` one of a serial
+  // scanner at this station. `opts.quiet`: old news from a catch-up, so the order and kit on
+  // screen follow it but nothing flashes, beeps or buzzes.
+  function showVerdict(v, opts) {
+    opts = opts || {};
+    var source = opts.source || null;
+    var reader = source || deviceId;
+    if (!source) window.clearTimeout(pendingTimer);
     var code = String(v.code || (v.ok ? "accepted" : "error"));
     var kind = NEUTRAL_CODES[code] ? "neutral" : (v.ok ? "ok" : "bad");
     var message = v.message || code;
 
+    stateGen += 1;
     if (v.progress && typeof v.progress === "object") {
+      setShownDevice(reader);
       render(v.progress);
-    } else if (code === "waybill_required") {
-      render(null);  // no order is open at this station any more
+    } else if (code === "waybill_required" && reader === shownDevice) {
+      render(null);  // no order is open for this reader at this station any more
     }
-    if (code === "giftbox_incomplete") markMissing();
-    if (v.status && orderEl) orderEl.setAttribute("data-status", String(v.status));
+    if (reader === shownDevice) {
+      if (code === "giftbox_incomplete" && !opts.quiet) markMissing();
+      if (v.status && orderEl) orderEl.setAttribute("data-status", String(v.status));
+    }
+    if (opts.quiet) return;
 
-    if (code === "unauthenticated" && CFG.login_url) {
+    if (code === "unauthenticated" && CFG.login_url && !source) {
       // The login ran out: after the red flash, off to the login page (it comes back here).
       window.setTimeout(function () { window.location.assign(CFG.login_url); }, FLASH_MS.bad);
     }
 
     verdictCount += 1;
     verdictEl.className = "verdict " + kind;
-    verdictEl.textContent = message;
+    setVerdictText(message, source);
     verdictEl.setAttribute("data-code", code);
+    verdictEl.setAttribute("data-device", source || "");
     verdictEl.setAttribute("data-count", String(verdictCount));
 
-    flash(kind, code, message);
+    flash(kind, code, message, source);
     playSound(kind);
     vibrate(kind);
     focusInput();
@@ -442,6 +503,7 @@
       body: JSON.stringify(payload)
     }).then(function (res) {
       httpHealthy = true;
+      noteServerTime(res);
       updateConn();
       return res.json().catch(function () { return null; }).then(function (body) {
         if (res.ok && body && typeof body.ok === "boolean") return body;
@@ -583,16 +645,28 @@
   // ---- restoring the session after a reload or reconnect -----------------------------------
 
   var restoreSeq = 0;
+  // The event seq the station's first session answer was true up to: its room is followed
+  // from there (older events are in that answer already).
+  var baseStation = null;
+  var baseSeq = 0;
+  var restoring = 0;           // session requests under way
 
-  function restoreSession(keepIfGone) {
+  // The session on screen (this handheld's, or the serial scanner's it last showed), from the
+  // server; with no open session for a scanner, this handheld's own.
+  function restoreSession(keepIfGone, who) {
     if (!station) return;
     var mine = ++restoreSeq;
-    var seen = verdictCount;
+    var seen = stateGen;
+    var forStation = station;
+    who = who || shownDevice;
     var url = SESSION_URL.replace("{station}", encodeURIComponent(station)) +
-      "?device_id=" + encodeURIComponent(deviceId);
+      "?device_id=" + encodeURIComponent(who);
+    restoring += 1;
     fetchWithTimeout(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .finally(function () { restoring = Math.max(0, restoring - 1); })
       .then(function (res) {
         httpHealthy = true;
+        noteServerTime(res);
         updateConn();
         return res.ok ? res.json() : null;
       }, function () {
@@ -601,8 +675,18 @@
         return null;
       })
       .then(function (body) {
+        if (body && forStation === station && baseStation !== station && typeof body.last_seq === "number") {
+          baseStation = station;
+          baseSeq = body.last_seq;
+          followStation();
+        }
         // A verdict that came in meanwhile is newer than this answer.
-        if (!body || mine !== restoreSeq || verdictCount !== seen || busy) return;
+        if (!body || mine !== restoreSeq || stateGen !== seen || busy || forStation !== station) return;
+        if (!body.progress && who !== deviceId) {
+          setShownDevice(deviceId);     // the scanner's order is closed: back to our own
+          restoreSession(keepIfGone, deviceId);
+          return;
+        }
         if (!body.progress && keepIfGone === true) return;
         render(body.progress || null);
         if (body.status) orderEl.setAttribute("data-status", String(body.status));
@@ -620,6 +704,58 @@
 
   function trackSeq(event) {
     if (event && typeof event.seq === "number" && event.seq > lastSeq) lastSeq = event.seq;
+  }
+
+  // The station's room carries the verdicts of its serial scanners (`scan_verdict`). Joined
+  // after the seq of the station's session answer, then after the last seq seen, so a reconnect
+  // brings what was missed meanwhile and nothing older.
+  var stationRooms = {};       // joined on this connection
+  var stationFollowed = null;  // the station whose room was joined before (this one or an earlier connection)
+  var catchingUp = 0;          // station subscriptions waiting for their ack
+
+  function followStation() {
+    if (!sock || !sock.connected || !station) return;
+    var room = "station:" + station;
+    if (stationRooms[room]) return;
+    if (baseStation !== station) {
+      // The session answer tells from which seq; it calls back here.
+      if (!restoring) restoreSession(true);
+      return;
+    }
+    var after = stationFollowed === station ? lastSeq : baseSeq;
+    var forStation = station;
+    stationRooms[room] = true;
+    catchingUp += 1;
+    sock.emit("subscribe", { room: room, after_seq: after }, function (ack) {
+      catchingUp = Math.max(0, catchingUp - 1);
+      if (ack && ack.ok) {
+        trackSeq({ seq: ack.last_seq });
+        if (forStation === station) {
+          stationFollowed = station;
+          // For people and tests looking at the page: whose scanners' verdicts show here.
+          document.body.setAttribute("data-station-room", station);
+        }
+      } else {
+        delete stationRooms[room];   // again with the next heartbeat
+      }
+    });
+  }
+
+  // A serial scanner at this station read a code: its verdict, shown as if scanned here.
+  var verdictSeq = 0;
+
+  function onScanVerdict(ev) {
+    trackSeq(ev);
+    if (!ev || typeof ev !== "object") return;
+    if (typeof ev.seq === "number") {
+      if (ev.seq <= verdictSeq) return;     // had it already
+      verdictSeq = ev.seq;
+    }
+    var source = String(ev.device_id || "");
+    if (!source || source === deviceId || !station || ev.station !== station) return;
+    var quiet = catchingUp > 0 && ageMs(ev.at) > CATCHUP_QUIET_MS;
+    if (!quiet) hidePacked();
+    showVerdict(ev, { source: source, quiet: quiet });
   }
 
   function followOrder(orderNo) {
@@ -644,7 +780,8 @@
   function onStatus(event) {
     trackSeq(event);
     if (!event || !current || event.order_no !== current.order_no) return;
-    if (event.status === "packed" && event.by !== CFG.user) {
+    // A scanner's own verdict follows its status events: that one says it.
+    if (event.status === "packed" && event.by !== CFG.user && event.by !== shownDevice) {
       render(null);   // its session is closed: the counts on screen are no longer the truth
       showPacked(event.order_no);
       verdictEl.className = "verdict ok";
@@ -656,12 +793,39 @@
     station = stationSel.value;
     store.set("floor.station", station);
     stationSel.classList.toggle("needs-choice", !station);
+    setShownDevice(deviceId);
+    document.body.setAttribute("data-station-room",
+                               station && sock && sock.connected && stationRooms["station:" + station] ? station : "");
     hidePacked();
     render(null);
     setHint(station ? t("station_changed", { station: station }) : t("choose_station"));
     restoreSession();
+    sendHeartbeat();
     focusInput();
   });
+
+  // ---- heartbeats: this screen is open at this station (the boards show it online) ----------
+
+  function sendHeartbeat() {
+    if (!station) return;
+    var body = { device_id: deviceId, station: station };
+    if (sock && sock.connected) {
+      sock.emit("heartbeat", body, function () { /* nothing to do with the ack */ });
+      followStation();
+      return;
+    }
+    if (!navigator.onLine) return;
+    // No socket (a proxy without websockets): the scans go over HTTP, so do the heartbeats.
+    fetchWithTimeout(HEARTBEAT_URL, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json",
+                 "X-CSRFToken": csrfToken() },
+      body: JSON.stringify(body)
+    }).then(noteServerTime, function () { /* the next one, in 20 s */ });
+  }
+
+  window.setInterval(sendHeartbeat, HEARTBEAT_MS);
 
   // ---- socket ------------------------------------------------------------------------------
 
@@ -671,7 +835,10 @@
     sock.on("connect", function () {
       socketSettled = true;
       orderRooms = {};   // rooms do not survive a reconnect
+      stationRooms = {};
+      catchingUp = 0;
       if (current) followOrder(current.order_no);
+      sendHeartbeat();   // also joins the station's room
       updateConn();
       if (connectedBefore) restoreSession();
       connectedBefore = true;
@@ -679,19 +846,37 @@
     sock.on("override", onSessionChanged(true));
     sock.on("session_released", onSessionChanged(false));
     sock.on("status", onStatus);
+    sock.on("scan_verdict", onScanVerdict);
     sock.on("scan_rejected", trackSeq);
+    sock.on("device", trackSeq);
     // A socket that neither connects nor fails (a proxy swallowing websockets) is no better
     // than none: after a few seconds say that scans go over HTTP.
     window.setTimeout(function () {
       socketSettled = true;
       updateConn();
     }, 4000);
-    sock.on("disconnect", updateConn);
+    sock.on("disconnect", function () {
+      catchingUp = 0;
+      document.body.setAttribute("data-station-room", "");
+      updateConn();
+    });
     sock.on("connect_error", function () {
       socketSettled = true;
       updateConn();
     });
   }
+
+  // The browser knows first when the network is gone: close the socket then, and connect again
+  // when it is back (the reconnect catches up on the station's room after the last seq seen).
+  window.addEventListener("offline", function () {
+    if (sock && sock.connected) sock.disconnect();
+    updateConn();
+  });
+  window.addEventListener("online", function () {
+    httpHealthy = true;
+    if (sock && !sock.connected) sock.connect();
+    updateConn();
+  });
 
   // ---- start -------------------------------------------------------------------------------
 

@@ -71,6 +71,14 @@ class LiveServer:
         assert status == 200, f"GET {path} answered {status}: {body}"
         return body
 
+    def new_token(self, role: str, name: str) -> str:
+        """A further API token for this server (e.g. `integration`, which pushes orders)."""
+        proc = subprocess.run(_floor_command() + ["token", "create", "--role", role, "--name", name],
+                              cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"floor token create failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc.stdout.strip().splitlines()[-1].strip()
+
 
 def _run(cmd: list[str], env: dict[str, str], log: Path) -> str:
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
