@@ -150,10 +150,14 @@ def run_in_transaction(fn: Callable[[Session], T], attempts: int = 4) -> T:
 
 
 @contextlib.contextmanager
-def standalone_session(app: Flask) -> Iterator[Session]:
-    """A session outside any request, for CLI commands and background work."""
+def standalone_session(app: Flask, write: bool = True) -> Iterator[Session]:
+    """A session outside any request, for CLI commands and background work. A writing one
+    takes SQLite's write lock up front: a read that later turns into a write while a running
+    server writes would fail with "database is locked" instead of waiting its turn."""
     session = get_db(app).sessionmaker()
     try:
+        if write:
+            session.connection(execution_options={"floor_write": True})
         yield session
         session.commit()
     except BaseException:

@@ -44,11 +44,15 @@ def as_dict(device: Device, now: dt.datetime | None = None) -> dict[str, Any]:
     }
 
 
-def _device_event(s: Session, device: Device, by: str, why: str,
-                  now: dt.datetime) -> PendingEvent:
-    """The audit record and the board's push in one: who, which device, when, why."""
-    return record_event(s, "device", _rooms(s, device.station),
-                        {**as_dict(device, now), "by": by, "why": why, "at": now.isoformat()}, now)
+def _device_event(s: Session, device: Device, by: str, why: str, now: dt.datetime,
+                  moved_from: str | None = None) -> PendingEvent:
+    """The audit record and the board's push in one: who, which device, when, why. A device
+    that moved is announced where it was too (another warehouse's board drops its chip)."""
+    rooms = _rooms(s, device.station)
+    if moved_from and moved_from != device.station:
+        rooms += _rooms(s, moved_from)
+    return record_event(s, "device", rooms, {**as_dict(device, now), "by": by, "why": why,
+                                             "moved_from": moved_from, "at": now.isoformat()}, now)
 
 
 def register_device(s: Session, data: Any, actor: Actor) -> tuple[dict[str, Any], bool, list[PendingEvent]]:
@@ -78,6 +82,7 @@ def register_device(s: Session, data: Any, actor: Actor) -> tuple[dict[str, Any]
     if device is None:
         device = Device(device_id=device_id, last_seen_at=now)
         s.add(device)
+    moved_from = device.station
     device.station, device.registered_by, device.registered_at = station_code, actor.name, now
     if isinstance(spec, domain.SerialSpec):
         changed = (device.kind, device.port, device.baudrate, device.terminator, device.enabled) != (
@@ -93,7 +98,8 @@ def register_device(s: Session, data: Any, actor: Actor) -> tuple[dict[str, Any]
         device.kind, device.port, device.baudrate, device.terminator = "handheld", None, None, None
     s.flush()
     why = "registered" if created else "registration updated"
-    return as_dict(device, now), created, [_device_event(s, device, actor.name, why, now)]
+    return as_dict(device, now), created, [_device_event(s, device, actor.name, why, now,
+                                                         moved_from)]
 
 
 def list_devices(s: Session, warehouse: str | None = None,
@@ -123,6 +129,7 @@ def heartbeat(s: Session, device_id: str, station: str, actor: Actor) -> list[Pe
         return [_device_event(s, device, actor.name, "first heartbeat", now)]
     was = domain.effective_state(device.kind, device.state, device.last_seen_at, now,
                                  device.state_changed_at)
+    moved_from = device.station
     moved = device.station != station
     if moved:
         packing.station_ref(s, station)
@@ -133,7 +140,7 @@ def heartbeat(s: Session, device_id: str, station: str, actor: Actor) -> list[Pe
         device.state, device.state_reason, device.state_changed_at = "online", "heartbeat", now
         s.flush()
         return [_device_event(s, device, actor.name,
-                              f"moved to {station}" if moved else "back online", now)]
+                              f"moved to {station}" if moved else "back online", now, moved_from)]
     return []
 
 
@@ -177,12 +184,19 @@ def serial_devices(s: Session) -> list[domain.SerialSpec]:
 
 
 def record_serial_scan(s: Session, request: scan_operations.ScanRequest, actor: Actor,
-                       debounce_ms: int, render: scan_operations.Render) -> scan_operations.ScanResult:
+                       debounce_ms: int, render: scan_operations.Render,
+                       renders: dict[str, scan_operations.Render] | None = None,
+                       ) -> scan_operations.ScanResult:
     """A serial scanner's line: the handhelds' scan use case, plus the verdict pushed to the
-    station's screen (a serial scanner has no screen of its own)."""
+    station's screen (a serial scanner has no screen of its own). `renders` gives the verdict
+    text in each screen language, so every screen shows it in its own."""
     result = scan_operations.record_scan(s, request, actor, debounce_ms, render)
     if not result.replayed:
+        response = result.response
+        messages = {lang: fn(response["code"], response.get("params") or {})
+                    for lang, fn in (renders or {}).items()}
         result.events.append(record_event(s, "scan_verdict", [f"station:{request.station}"], {
-            **result.response, "device_id": request.device_id, "station": request.station,
-            "raw": scan_domain.storable(request.code), "at": utcnow().isoformat()}))
+            **response, "messages": messages, "device_id": request.device_id,
+            "station": request.station, "raw": scan_domain.storable(request.code),
+            "at": utcnow().isoformat()}))
     return result

@@ -50,6 +50,17 @@ def open_port(spec: domain.SerialSpec) -> Any:
     return serial.serial_for_url(spec.port, **options)
 
 
+SCREEN_LANGUAGES = ("zh", "en")
+
+
+def _render_in(lang: str, render: Callable[[str, dict[str, Any]], str]
+               ) -> Callable[[str, dict[str, Any]], str]:
+    def rendered(code: str, params: dict[str, Any]) -> str:
+        with force_locale(lang):
+            return render(code, params)
+    return rendered
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc) or exc.__class__.__name__
     return text[:160]
@@ -254,7 +265,8 @@ class ReaderSupervisor:
             try:
                 with self.app.app_context(), force_locale(self.app.config["BABEL_DEFAULT_LOCALE"]):
                     result = run_in_transaction(lambda s: operations.record_serial_scan(
-                        s, request, actor, self.app.config["SCAN_DEBOUNCE_MS"], messages.render))
+                        s, request, actor, self.app.config["SCAN_DEBOUNCE_MS"], messages.render,
+                        {lang: _render_in(lang, messages.render) for lang in SCREEN_LANGUAGES}))
                     self._publish(result.events)
                     return result.response
             except DBAPIError:  # the database is away: keep the line, keep the order

@@ -44,7 +44,7 @@ def list_devices():  # type: ignore[no-untyped-def]
 
 
 def heartbeat_of(data: object, principal) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    """Shared by REST and Socket.IO: {"device_id", "station"}; answers the server time."""
+    """Shared by REST and Socket.IO: {"device_id", "station"} -> {"ok": true, "device_id"}."""
     if not isinstance(data, dict):
         raise ApiError("invalid_payload", "A heartbeat is a JSON object.")
     for name, max_len in (("device_id", MAX_ID), ("station", MAX_STATION)):

@@ -753,6 +753,9 @@
     }
     var source = String(ev.device_id || "");
     if (!source || source === deviceId || !station || ev.station !== station) return;
+    // The service renders a scanner's verdict in every screen language: show this screen's.
+    var lang = (document.documentElement.lang || "zh").slice(0, 2);
+    if (ev.messages && typeof ev.messages[lang] === "string") ev.message = ev.messages[lang];
     var quiet = catchingUp > 0 && ageMs(ev.at) > CATCHUP_QUIET_MS;
     if (!quiet) hidePacked();
     showVerdict(ev, { source: source, quiet: quiet });

@@ -49,7 +49,8 @@ def scans_of(api, order_no):
 
 def register(api, port, device_id="SCN-01", **extra):
     body = {"device_id": device_id, "kind": "serial", "port": str(port), "baudrate": 9600,
-            "station": "P01", **extra}
+            "station": "P01"}
+    body.update(extra)
     return api.post("/api/v1/devices", body, role="supervisor")
 
 
@@ -103,6 +104,7 @@ def test_serial_scanner_and_handheld_pack_side_by_side_and_garbage_never_derails
     seqs = [e["args"][0]["seq"] for e in pushed]
     assert seqs == sorted(seqs)
     assert "乱码" in pushed[1]["args"][0]["message"]              # Chinese by default
+    assert "garbled bytes" in pushed[1]["args"][0]["messages"]["en"]   # and for English screens
 
     # Unplug: offline on the registry; replug behind the same path: online, and scanning goes on.
     scanner.unplug()
@@ -180,6 +182,18 @@ def test_registry_updates_move_the_reader_and_disabling_closes_the_port(app, api
     assert again.status_code == 200 and again.get_json()["reason"] == "disabled"
     readers.run_once()
     assert "SCN-04" not in readers.readers and not first.is_alive()
+    # Moved to another station: announced where it was and where it is.
+    moved = register(api, scanner.link, "SCN-04", enabled=False, station="P02")
+    assert moved.status_code == 200
+    from sqlalchemy import select
+
+    from floor.db import standalone_session
+    from floor.eventlog import EventLogEntry
+    with app.app_context(), standalone_session(app, write=False) as s:
+        last = s.scalars(select(EventLogEntry).where(EventLogEntry.type == "device")
+                         .order_by(EventLogEntry.seq.desc())).first()
+        assert {"station:P01", "station:P02"} <= set(last.rooms)
+        assert last.payload["moved_from"] == "P01"
     # Registration is for supervisors and integrations only; bad bodies name the field.
     body = {"device_id": "SCN-9", "port": "/dev/ttyUSB9", "station": "P01"}
     assert api.post("/api/v1/devices", body, role="packer").status_code == 403
