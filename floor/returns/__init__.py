@@ -1,5 +1,2 @@
-"""Returns inspection against the packing snapshot.
-
-Empty for now: the returns work (inspection, trace codes, evidence) builds on the kit snapshots
-and scan records of `floor.packing` and `floor.scan`.
-"""
+"""Returns inspection against the packing snapshot: return work orders with trace codes, what
+came back compared with what was packed, immutable inspection reports."""
