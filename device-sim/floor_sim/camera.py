@@ -33,7 +33,7 @@ CHECK_BITS = 4
 MAX_NUMBER = (1 << DATA_BITS) - 1
 CODE_HEIGHT_FRACTION = 1 / 7       # of the frame height, at the bottom
 DEFAULT_START = dt.datetime(2026, 11, 22, 8, 0, 0, tzinfo=dt.timezone.utc)
-EXTENSIONS = {"h264": "mp4", "mjpg": "avi"}
+EXTENSIONS = {"h264": "mp4", "mjpg": "avi", "mpegts": "ts"}
 
 
 def _check(number: int) -> int:
@@ -115,33 +115,51 @@ def render_frame(number: int, at: dt.datetime, size: tuple[int, int] = (640, 360
     return img
 
 
-def _frames(frames: int, fps: float, size: tuple[int, int], first_number: int,
-            started_at: dt.datetime, camera_id: str) -> Iterator[np.ndarray]:
-    for i in range(frames):
-        yield render_frame(first_number + i, started_at + dt.timedelta(seconds=i / fps), size, camera_id)
+def _slots(frames: int, dropped: Iterable[int]) -> list[int]:
+    """The camera's frame slots (0-based, from the first) that reach the file."""
+    gone = set(dropped)
+    slots: list[int] = []
+    j = 0
+    while len(slots) < frames:
+        if j not in gone:
+            slots.append(j)
+        j += 1
+    return slots
 
 
 def record(path: str | os.PathLike[str], *, frames: int, fps: float = 25, size: tuple[int, int] = (640, 360),
            codec: str = "h264", gop: int = 50, bframes: int = 2, first_number: int = 0,
            started_at: dt.datetime | None = None, camera_id: str = "", crf: int = 23,
-           preset: str = "veryfast") -> None:
+           preset: str = "veryfast", container: str = "mp4", dropped: Iterable[int] = ()) -> None:
     """Write `frames` frames to `path`: ``codec="h264"`` is H.264 in MP4 (PyAV, libx264, a
     keyframe every `gop` frames, up to `bframes` B-frames, no scene-cut keyframes, closed
-    GOPs); ``codec="mjpg"`` is Motion-JPEG in AVI (OpenCV). Frame i shows the number
-    ``first_number + i`` and the time ``started_at + i / fps``."""
+    GOPs; ``container="mpegts"`` for an MPEG-TS file instead); ``codec="mjpg"`` is Motion-JPEG
+    in AVI (OpenCV). Frame i shows the number ``first_number + i`` and the time
+    ``started_at + i / fps``.
+
+    `dropped` (H.264 only): camera frame slots, counted from the first, that never reach the
+    file, as when an NVR drops frames: the numbers and timestamps after a drop jump by one
+    slot, so the file's frame index and its time / fps part ways."""
     if frames < 1:
         raise ValueError("frames must be at least 1")
     started_at = started_at or DEFAULT_START
     w, h = size
     path = os.fspath(path)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    source = _frames(frames, fps, size, first_number, started_at, camera_id)
+    slots = _slots(frames, dropped)
+
+    def source() -> Iterator[tuple[int, np.ndarray]]:
+        for j in slots:
+            yield j, render_frame(first_number + j, started_at + dt.timedelta(seconds=j / fps), size, camera_id)
+
     if codec == "mjpg":
+        if slots[-1] != frames - 1:
+            raise ValueError("dropped frames need codec='h264' (OpenCV's writer sets no timestamps)")
         writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), float(fps), (w, h))
         if not writer.isOpened():
             raise RuntimeError(f"OpenCV cannot write MJPG to {path}")
         try:
-            for img in source:
+            for _, img in source():
                 writer.write(img)
         finally:
             writer.release()
@@ -153,7 +171,7 @@ def record(path: str | os.PathLike[str], *, frames: int, fps: float = 25, size: 
     import av
 
     rate = Fraction(fps).limit_denominator(100000)
-    with av.open(path, "w", format="mp4") as out:
+    with av.open(path, "w", format=container) as out:
         stream = out.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.codec_context.time_base = 1 / rate
@@ -164,9 +182,9 @@ def record(path: str | os.PathLike[str], *, frames: int, fps: float = 25, size: 
             "sc_threshold": "0",
             "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={bframes}:open-gop=0",
         }
-        for i, img in enumerate(source):
+        for j, img in source():
             frame = av.VideoFrame.from_ndarray(img, format="bgr24")
-            frame.pts = i
+            frame.pts = j
             frame.time_base = stream.codec_context.time_base
             for packet in stream.encode(frame):
                 out.mux(packet)
@@ -174,9 +192,10 @@ def record(path: str | os.PathLike[str], *, frames: int, fps: float = 25, size: 
             out.mux(packet)
 
 
-def segment_name(camera_id: str, started_at: dt.datetime, codec: str = "h264") -> str:
+def segment_name(camera_id: str, started_at: dt.datetime, codec: str = "h264", container: str = "mp4") -> str:
     stamp = started_at.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"{camera_id}_{stamp}.{EXTENSIONS[codec]}"
+    ext = EXTENSIONS["mpegts"] if codec == "h264" and container == "mpegts" else EXTENSIONS[codec]
+    return f"{camera_id}_{stamp}.{ext}"
 
 
 def record_segments(folder: str | os.PathLike[str], camera_id: str, start: dt.datetime,
@@ -200,7 +219,7 @@ def record_segments(folder: str | os.PathLike[str], camera_id: str, start: dt.da
             origin = at
         frames = max(1, int(round(seconds * fps)))
         first = int(round((at - origin).total_seconds() * fps))
-        path = os.path.join(os.fspath(folder), segment_name(camera_id, at, codec))
+        path = os.path.join(os.fspath(folder), segment_name(camera_id, at, codec, str(kwargs.get("container", "mp4"))))
         record(path, frames=frames, fps=fps, size=size, codec=codec, gop=gop, bframes=bframes,
                first_number=first, started_at=at, camera_id=camera_id, **kwargs)  # type: ignore[arg-type]
         out.append((path, at))

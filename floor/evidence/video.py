@@ -49,8 +49,8 @@ from typing import Any, Iterator, Sequence
 import cv2
 import numpy as np
 
-__all__ = ["VideoError", "VideoInfo", "probe", "read_frame", "thumbnail_jpeg", "export_clip",
-           "clear_cache"]
+__all__ = ["VideoError", "VideoInfo", "probe", "read_frame", "frame_times", "thumbnail_jpeg",
+           "export_clip", "clear_cache"]
 
 CACHE_SIZE = 8
 
@@ -144,7 +144,14 @@ class _Handle:
 
     # -- decoding --
     def _seek(self, keyframe: int) -> None:
-        self.container.seek(self.pts[keyframe], stream=self.stream, backward=True, any_frame=False)
+        if keyframe < 0:                   # from the very start: reopen, no seeking at all
+            import av
+
+            self.container.close()
+            self.container = av.open(self.path)
+            self.stream = self.container.streams.video[0]
+        else:
+            self.container.seek(self.pts[keyframe], stream=self.stream, backward=True, any_frame=False)
         self._gen = self.container.decode(self.stream)
         self.pos = -1
 
@@ -183,22 +190,23 @@ class _Handle:
             else:
                 return
             self._gen = None
-            starts = [k for k in starts if k < start] or ([0] if start > 0 else [])
 
     def _start_points(self, index: int, keyframes: Sequence[int] | None) -> list[int]:
-        """Keyframes to try, best first: the last one <= index, then earlier ones."""
+        """Keyframes to seek to, best first: the last one <= index, then ones further back
+        (1, 2, 4, 8 ... keyframes earlier: a demuxer that seeks by byte position, as MPEG-TS
+        does, may land past the one asked for), then -1: reopen and decode from the start."""
         keys = self.keyframes
         if keyframes:
             given = sorted(k for k in keyframes if 0 <= k < len(self.pts))
             if given and set(given) <= set(keys):
                 keys = given
         at = bisect.bisect_right(keys, index) - 1
-        points = [keys[at]] if at >= 0 else [0]
-        if at >= 1:
-            points.append(keys[at - 1])
-        if points[-1] != 0:
-            points.append(0)
-        return points
+        points: list[int] = []
+        step = 0
+        while at - step >= 0 and len(points) < 6:
+            points.append(keys[at - step])
+            step = 1 if step == 0 else step * 2
+        return points + [-1]
 
     def close(self) -> None:
         self._gen = None
@@ -301,7 +309,7 @@ def probe(path: str) -> VideoInfo:
         frames = len(handle.pts)
         rate = stream.average_rate or stream.guessed_rate
         av_fps = float(rate) if rate else 0.0
-        fps = cv_fps if cv_fps > 0 and (not av_fps or abs(cv_fps - av_fps) < 0.01 * av_fps) else av_fps
+        fps = cv_fps if cv_fps > 0 else av_fps     # nominal rate; frame_times() has the exact times
         if fps <= 0 and frames > 1 and stream.time_base:
             span = (handle.pts[-1] - handle.pts[0]) * float(stream.time_base)
             fps = (frames - 1) / span if span > 0 else 0.0
@@ -332,6 +340,18 @@ def read_frame(path: str, index: int, keyframes: Sequence[int] | None = None) ->
     finally:
         lock.release()
     raise VideoError("unreadable_video", f"frame {index} of {os.path.basename(path)} cannot be decoded")
+
+
+def frame_times(path: str) -> list[float]:
+    """Each frame's presentation time in seconds from the first frame, by index: the exact
+    time -> frame mapping when a file has dropped frames or uneven timing (otherwise i / fps)."""
+    handle, lock = _locked(path)
+    try:
+        base = float(handle.stream.time_base or 0)
+        first = handle.pts[0]
+        return [(p - first) * base for p in handle.pts]
+    finally:
+        lock.release()
 
 
 def thumbnail_jpeg(path: str, index: int, keyframes: Sequence[int] | None = None,
