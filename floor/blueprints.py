@@ -9,8 +9,10 @@ def register(app: Flask, socketio: SocketIO) -> None:
     from floor import meta
     from floor.devices import print_views
     from floor.devices import views as device_views
+    from floor.evidence import views as evidence_views
     from floor.live import views as live_views
     from floor.packing import views as packing_views
+    from floor.returns import views as returns_views
     from floor.scan import sockets as scan_sockets
     from floor.scan import views as scan_views
     from floor.web import views as web_views
@@ -22,6 +24,8 @@ def register(app: Flask, socketio: SocketIO) -> None:
     app.register_blueprint(live_views.bp)
     app.register_blueprint(device_views.bp)
     app.register_blueprint(print_views.bp)
+    app.register_blueprint(evidence_views.bp)
+    app.register_blueprint(returns_views.bp)
     socketio.on_namespace(scan_sockets.FloorNamespace("/floor"))
     if app.config.get("BENCH_ENDPOINTS"):
         from floor import benchmark

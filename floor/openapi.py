@@ -227,6 +227,8 @@ def openapi_document() -> dict[str, Any]:
              "properties": {"device_id": STR, "station": STR}}, tag="devices")},
     }
     paths.update(_printing_paths())
+    paths.update(_evidence_paths())
+    paths.update(_returns_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "floor API", "version": "1",
@@ -247,6 +249,86 @@ def openapi_document() -> dict[str, Any]:
                 "Error": {"type": "object", "required": ["code", "message"],
                           "properties": {"code": STR, "message": STR}},
                 "Progress": PROGRESS}},
+    }
+
+
+CAMERA = {"type": "object", "properties": {
+    "camera_id": STR, "station": STR, "recordings": {"type": "integer"},
+    "nvr": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
+        "host": STR, "port": {"type": "integer"}, "channel": {"type": "integer"}}}]},
+    "registered_by": {"type": ["string", "null"]},
+    "registered_at": {"type": "string", "format": "date-time"}}}
+EVIDENCE_SCAN = {"type": "object", "required": ["scan_id", "code", "frame", "thumbnail_url"],
+                 "properties": {
+    "scan_id": STR, "code": STR, "frame": {"type": "integer", "minimum": 0},
+    "at": {"type": "string", "format": "date-time"},
+    "offset_s": {"type": "number", "description": "Seconds from the clip's start_frame"},
+    "verdict": OBJ, "station": STR, "device_id": STR, "sku": {"type": ["string", "null"]},
+    "thumbnail_url": STR}}
+EVIDENCE = {"type": "object", "required": ["clips", "snapshot_hash"], "properties": {
+    "order_no": STR, "snapshot_hash": {"type": ["string", "null"]},
+    "clip_url": {"type": ["string", "null"]},
+    "window": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
+        "from": STR, "to": STR, "opened_at": STR, "sealed_at": STR}}]},
+    "clips": {"type": "array", "items": {"type": "object", "required": [
+        "camera_id", "path", "start_frame", "end_frame", "scans"], "properties": {
+        "camera_id": STR, "station": STR, "recording_id": {"type": "integer"}, "path": STR,
+        "start_frame": {"type": "integer"}, "end_frame": {"type": "integer"},
+        "started_at": {"type": "string", "format": "date-time"}, "fps": {"type": "number"},
+        "from": STR, "to": STR, "clip_offset_frames": {"type": "integer"},
+        "scans": {"type": "array", "items": EVIDENCE_SCAN},
+        "playback_url": {"type": ["string", "null"]}}}}}}
+
+
+def _evidence_paths() -> dict[str, Any]:
+    readers = ["supervisor", "qc", "integration"]
+    order = [_path("order_no", "Order number"), _query("channel", "Sales channel")]
+    return {
+        "/api/v1/cameras": {
+            "post": _op(
+                "Register or change a camera at a station, with its NVR playback reference",
+                ["supervisor", "integration"], {"200": _resp("Updated", CAMERA),
+                                                "201": _resp("Registered", CAMERA)},
+                {"type": "object", "required": ["camera_id", "station"], "properties": {
+                    "camera_id": JOB_ID, "station": STR, "nvr": {"type": "object", "properties": {
+                        "host": STR, "port": {"type": "integer", "default": 554},
+                        "channel": {"type": "integer", "default": 1}}}}},
+                errors=(400, 401, 403, 413), tag="evidence"),
+            "get": _op("Every camera", readers, {"200": _resp("Cameras", {
+                "type": "object", "properties": {"cameras": {"type": "array", "items": CAMERA}}})},
+                errors=(401, 403), tag="evidence")},
+        "/api/v1/cameras/{camera_id}/recordings": {"post": _op(
+            "Register a recording file of a camera (under the recordings folder): frames and fps "
+            "are read from the file. 400 path_not_allowed, video_not_found, unreadable_video",
+            ["supervisor", "integration"],
+            {"200": _resp("Updated", OBJ), "201": _resp("Registered: frames, fps, ends_at", {
+                "type": "object", "required": ["frames", "fps", "ends_at"], "properties": {
+                    "frames": {"type": "integer"}, "fps": {"type": "number"}, "ends_at": STR,
+                    "recording_id": {"type": "integer"}}})},
+            {"type": "object", "required": ["path", "started_at"], "properties": {
+                "path": STR, "started_at": {"type": "string", "format": "date-time"}}},
+            params=[_path("camera_id", "Camera id")], errors=(400, 401, 403, 404, 413),
+            tag="evidence")},
+        "/api/v1/orders/{order_no}/evidence": {"get": _op(
+            "The recordings covering the order's packing, each scan at its exact frame",
+            readers, {"200": _resp("Evidence", EVIDENCE)}, params=order,
+            errors=(401, 403, 404, 409), tag="evidence")},
+        "/api/v1/orders/{order_no}/evidence/clip.mp4": {"get": {
+            **_op("The order's packing as one H.264 MP4 (one camera; gaps left out); range "
+                  "requests supported", readers, {},
+                  params=order + [_query("camera", "Camera id (default: the first)")],
+                  errors=(400, 401, 403, 404, 409), tag="evidence"),
+            "responses": {"200": _binary("MP4", "video/mp4"),
+                          "206": _binary("Part of the MP4", "video/mp4"),
+                          **{str(c): _resp("Error", ERROR) for c in (400, 401, 403, 404, 409)}}}},
+        "/api/v1/evidence/frames/{recording_id}/{frame}.jpg": {"get": {
+            **_op("Exactly one frame of a recording as a JPEG", readers, {},
+                  params=[_path("recording_id", "Recording id"),
+                          _path("frame", "0-based frame index in the file"),
+                          _query("width", "80 to 1280 pixels (default 320; never enlarged)")],
+                  errors=(400, 401, 403, 404, 409), tag="evidence"),
+            "responses": {"200": _binary("JPEG", "image/jpeg"),
+                          **{str(c): _resp("Error", ERROR) for c in (400, 401, 403, 404, 409)}}}},
     }
 
 
@@ -343,3 +425,103 @@ def _printing_paths() -> dict[str, Any]:
             "responses": {"200": _binary("PNG", "image/png"),
                           **{str(c): _resp("Error", ERROR) for c in (400, 401, 403)}}}},
     }
+
+
+RETURN_LINE = {"type": "object", "required": ["result"], "properties": {
+    "result": {"type": "string", "enum": ["matched", "missing", "lot_mismatch", "over_returned",
+                                          "foreign_item"]},
+    "issues": {"type": "array", "items": STR}, "line_no": {"type": ["integer", "null"]},
+    "sku": {"type": ["string", "null"]}, "snapshot_line": {"type": ["object", "null"]},
+    "expected_qty": {"type": "integer"}, "returned_qty": {"type": "integer"},
+    "missing_qty": {"type": "integer"}, "over_qty": {"type": "integer"},
+    "packed_lots": {"type": "array", "items": STR}, "mismatched_lots": {"type": "array", "items": STR},
+    "scans": {"type": "array", "items": OBJ}}}
+RETURN_REPORT = {"type": "object", "required": ["lines", "content_hash", "snapshot_hash",
+                                                "suggested_outcome"], "properties": {
+    "rma_no": STR, "order_no": STR, "lines": {"type": "array", "items": RETURN_LINE},
+    "content_hash": STR, "snapshot_hash": STR,
+    "suggested_outcome": {"type": "string", "enum": ["refund", "partial", "manual_review"]},
+    "confirmed_outcome": {"type": ["string", "null"]}, "confirmed_by": {"type": ["string", "null"]},
+    "confirmed_at": {"type": ["string", "null"]}, "confirm_note": {"type": ["string", "null"]},
+    "state": STR}}
+RETURN_OUT = {"type": "object", "required": ["rma_no", "trace_code", "state"], "properties": {
+    "rma_no": STR, "trace_code": STR, "order_no": STR, "state": STR, "station": STR,
+    "snapshot": OBJ, "packed": {"type": "array", "items": OBJ},
+    "scans": {"type": "array", "items": OBJ}, "comparison": OBJ,
+    "report": {"oneOf": [RETURN_REPORT, {"type": "null"}]}}}
+
+
+def _returns_paths() -> dict[str, Any]:
+    rma = _path("rma_no", "RMA number")
+    label_errors = {str(c): _resp("Error", ERROR) for c in (401, 403, 404, 409)}
+    paths: dict[str, Any] = {
+        "/api/v1/returns": {
+            "post": _op(
+                "Open a return of a packed (or later) order; answers its RMA number and trace "
+                "code (溯源码). 409 not_packed, return_open (with its rma_no)", ["qc", "integration"],
+                {"201": _resp("The return", RETURN_OUT)},
+                {"type": "object", "required": ["order_no", "reason"], "properties": {
+                    "order_no": STR, "reason": STR, "customer_note": STR, "channel": STR,
+                    "station": {"type": "string", "description": "The returns station (default: the "
+                                "warehouse setting returns_station, else R01)"},
+                    "print": {"type": "boolean", "default": True}}},
+                errors=(400, 401, 403, 404, 409), tag="returns"),
+            "get": _op(
+                "The QC queue: returns by state (open by default)", ["qc", "supervisor"],
+                {"200": _resp("Returns", OBJ)},
+                params=[_query("state", "open, closed, confirmed or all"),
+                        _query("warehouse", "Warehouse code")], errors=(400, 401, 403), tag="returns")},
+        "/api/v1/returns/by-code/{code}": {"get": _op(
+            "The open return a trace code, RMA number, waybill or order number names",
+            ["qc"], {"200": _resp("The return", RETURN_OUT)},
+            params=[_path("code", "Trace code, RMA, waybill or order number")],
+            errors=(401, 403, 404), tag="returns")},
+        "/api/v1/returns/{rma_no}": {"get": _op(
+            "A return: the snapshot, what was packed (lots, serials, packer, station, time), the "
+            "returned scans, the live comparison, the report once closed",
+            ["qc", "supervisor", "integration"], {"200": _resp("The return", RETURN_OUT)},
+            params=[rma], errors=(401, 403, 404), tag="returns")},
+        "/api/v1/returns/{rma_no}/scans": {"post": _op(
+            "One returned item with its condition: the live verdict (matched, lot_mismatch, "
+            "foreign_item, over_returned, unreadable) and the comparison. Idempotent on scan_id; "
+            "409 return_closed", ["qc"], {"200": _resp("Verdict and comparison", OBJ)},
+            {"type": "object", "required": ["scan_id", "code"], "properties": {
+                "scan_id": STR, "code": STR, "note": STR, "device_id": STR,
+                "condition": {"type": "string", "enum": ["resellable", "opened", "damaged"],
+                              "default": "resellable"}}},
+            params=[rma], errors=(400, 401, 403, 404, 409), tag="returns")},
+        "/api/v1/returns/{rma_no}/scans/{scan_id}/photo": {
+            "post": {
+                **_op("Attach a photo to a returned item (≤ 5 MB, any image OpenCV decodes; "
+                      "stored as JPEG)", ["qc"], {"200": _resp("Stored", OBJ)},
+                      params=[rma, _path("scan_id", "The return scan")],
+                      errors=(400, 401, 403, 404, 409, 413), tag="returns"),
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["photo"],
+                    "properties": {"photo": {"type": "string", "format": "binary"}}}}}}},
+            "get": {
+                **_op("A returned item's photo", ["qc", "supervisor"], {},
+                      params=[rma, _path("scan_id", "The return scan")], errors=(401, 403, 404),
+                      tag="returns"),
+                "responses": {"200": _binary("JPEG", "image/jpeg"),
+                              **{str(c): _resp("Error", ERROR) for c in (401, 403, 404)}}}},
+        "/api/v1/returns/{rma_no}/close": {"post": _op(
+            "Close the inspection: the immutable report, its content hash chained to the snapshot "
+            "hash, the suggested outcome. 409 return_closed", ["qc"],
+            {"200": _resp("The report", RETURN_REPORT)}, params=[rma],
+            errors=(401, 403, 404, 409), tag="returns")},
+        "/api/v1/returns/{rma_no}/confirm": {"post": _op(
+            "A QC lead confirms the outcome (recorded beside the report). 409 return_not_closed, "
+            "already_confirmed", ["supervisor"], {"200": _resp("The report", RETURN_REPORT)},
+            {"type": "object", "required": ["outcome"], "properties": {
+                "outcome": {"type": "string", "enum": ["refund", "partial", "manual_review"]},
+                "note": STR}},
+            params=[rma], errors=(400, 401, 403, 404, 409), tag="returns")},
+    }
+    for ext, media, what in (("svg", "image/svg+xml", "SVG"), ("png", "image/png", "300 dpi PNG"),
+                             ("zpl", "text/plain", "ZPL (4×6 in, 203 dpi)")):
+        paths[f"/api/v1/returns/{{rma_no}}/label.{ext}"] = {"get": {
+            **_op(f"The trace-code label as {what}", ["qc", "supervisor"], {}, params=[rma],
+                  errors=(401, 403, 404, 409), tag="returns"),
+            "responses": {"200": _binary(what, media), **label_errors}}}
+    return paths
