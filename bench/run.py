@@ -18,10 +18,14 @@ Run by `make bench` (``.venv/bin/python bench/run.py``). One run:
    appends its tables to latest.md;
 5. then runs the decode benchmark (`bench/decode.py`: pyzbar, zxing-cpp and floor's pipeline
    on ../shared/testdata and on generated degraded labels, detection rate and ms/image per
-   format), writes bench/results/decode.md and appends its tables to latest.md.
+   format), writes bench/results/decode.md and appends its tables to latest.md;
+6. then runs the evidence benchmark (`bench/evidence.py`: exact frame lookups in a one-hour
+   H.264 recording against naive OpenCV seeking and sequential reading, clip export speed),
+   writes bench/results/evidence.md and appends its tables to latest.md.
 
-``--only scan``, ``--only push`` or ``--only decode`` runs one of the three (``--only push``
-and ``--only decode`` leave latest.md as it is and write push.md or decode.md only).
+``--only scan``, ``--only push``, ``--only decode`` or ``--only evidence`` runs one of the four
+(``--only push``, ``--only decode`` and ``--only evidence`` leave latest.md as it is and write
+push.md, decode.md or evidence.md only).
 
 Every scan device packs its own orders (pushed and waved before the phase), so verdicts are
 ``order_opened`` / ``accepted``; any other verdict is counted and reported. The bare path
@@ -60,6 +64,7 @@ from floor_sim.server import LiveServer, cpu_model  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import decode  # noqa: E402
+import evidence  # noqa: E402
 import push  # noqa: E402
 
 # A little bigger than the simulator's default kits (about nine scans an order), so that
@@ -346,10 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for one answer")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.md")
-    parser.add_argument("--only", choices=("scan", "push", "decode"), default=None,
-                        help="run only the scan, the push or the decode benchmark")
+    parser.add_argument("--only", choices=("scan", "push", "decode", "evidence"), default=None,
+                        help="run only the scan, the push, the decode or the evidence benchmark")
     push.add_arguments(parser, prefix="push-")
     decode.add_arguments(parser, prefix="decode-")
+    evidence.add_arguments(parser, prefix="evidence-")
     args = parser.parse_args(argv)
     push_args = argparse.Namespace(seed=args.seed, **{k[len("push_"):]: v for k, v in vars(args).items()
                                                       if k.startswith("push_")})
@@ -357,11 +363,17 @@ def main(argv: list[str] | None = None) -> int:
     decode_args = argparse.Namespace(seed=args.seed, **{k[len("decode_"):]: v for k, v in vars(args).items()
                                                         if k.startswith("decode_")})
     decode_out = args.out.with_name("decode.md")
+    evidence_args = argparse.Namespace(seed=args.seed, **{k[len("evidence_"):]: v for k, v in vars(args).items()
+                                                          if k.startswith("evidence_")})
+    evidence_out = args.out.with_name("evidence.md")
     if args.only == "push":
         print(push.run(push_args, push_out))
         return 0
     if args.only == "decode":
         print(decode.run(decode_args, decode_out))
+        return 0
+    if args.only == "evidence":
+        print(evidence.run(evidence_args, evidence_out))
         return 0
 
     started = dt.datetime.now(dt.timezone.utc)
@@ -391,6 +403,11 @@ def main(argv: list[str] | None = None) -> int:
         decode_text = decode.run(decode_args, decode_out)
         print(decode_text)
         text += "\n" + decode_text
+        args.out.write_text(text + "\n", encoding="utf-8")
+        log("evidence benchmark")
+        evidence_text = evidence.run(evidence_args, evidence_out)
+        print(evidence_text)
+        text += "\n" + evidence_text
         args.out.write_text(text + "\n", encoding="utf-8")
     args.out.with_suffix(".json").write_text(json.dumps(data, indent=2, default=str) + "\n",
                                              encoding="utf-8")
