@@ -49,6 +49,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from floor.devices.printing import PrintQueue
     app.extensions["floor.printing"] = PrintQueue(app)
     app.extensions["floor.background"].append("floor.printing")
+    if app.config.get("RECORDINGS_WATCH"):
+        from floor.evidence.watcher import RecordingWatcher
+        app.extensions["floor.recordings"] = RecordingWatcher(app)
+        app.extensions["floor.background"].append("floor.recordings")
     blueprints.register(app, socketio)
     return app
 

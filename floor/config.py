@@ -68,6 +68,12 @@ def load_config(overrides: Mapping[str, Any] | None = None,
                              .split(os.pathsep) if p],
         "LABEL_CJK_FONT": env.get("FLOOR_LABEL_CJK_FONT") or "E:SIMSUN.TTF",
         "PRINT_TIMEOUT_S": float(env.get("FLOOR_PRINT_TIMEOUT_S", 5)),
+        # CCTV evidence: recordings are read only from under this folder; the watcher (off by
+        # default) registers new files dropped there; the margin before and after packing.
+        "RECORDINGS_ROOT": env.get("FLOOR_RECORDINGS_ROOT") or str(instance / "recordings"),
+        "RECORDINGS_WATCH": env.get("FLOOR_RECORDINGS_WATCH") == "1",
+        "RECORDINGS_WATCH_INTERVAL_S": float(env.get("FLOOR_RECORDINGS_WATCH_INTERVAL_S", 30)),
+        "EVIDENCE_MARGIN_S": float(env.get("FLOOR_EVIDENCE_MARGIN_S", 5)),
     }
     config.update(overrides)
     if "SECRET_KEY" not in config:
