@@ -283,13 +283,12 @@ def test_the_evidence_page(app, api, waved, root, footage, users):
     client = app.test_client()
     page = client.get("/orders/TB001/evidence")
     assert page.status_code == 302   # to the login page
-    with client.session_transaction() as sess:
-        pass
     login = client.get("/login")
     import re
     token = re.search(r'name="csrf_token" value="([^"]+)"', login.get_data(as_text=True)).group(1)
     client.post("/login", data={"username": users["qc"], "password": "correct horse", "csrf_token": token})
     html = client.get("/orders/TB001/evidence").get_data(as_text=True)
+    assert "打包证据" in html   # Chinese by default
     body = api.get("/api/v1/orders/TB001/evidence").get_json()
     assert body["snapshot_hash"] in html
     assert "<script>" not in html and "style=" not in html
