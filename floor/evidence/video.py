@@ -42,6 +42,7 @@ import os
 import threading
 import uuid
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Iterator, Sequence
@@ -108,6 +109,7 @@ class _Handle:
             raise
         self._gen: Iterator[Any] | None = None
         self.pos = -1                      # index of the last frame the generator gave
+        self.closed = False
 
     def _build_index(self) -> None:
         import av
@@ -210,6 +212,7 @@ class _Handle:
 
     def close(self) -> None:
         self._gen = None
+        self.closed = True
         try:
             self.container.close()
         except Exception:  # noqa: BLE001 - closing is best effort
@@ -261,17 +264,23 @@ def _handle(path: str) -> _Handle:
     return fresh
 
 
-def _locked(path: str) -> tuple[_Handle, threading.Lock]:
-    """A handle whose lock is held by the caller (retries when it was evicted meanwhile)."""
-    for _ in range(5):
+@contextmanager
+def _using(path: str) -> Iterator[_Handle]:
+    """The cached handle for `path`, its lock held. A handle evicted meanwhile is still used
+    if it is open (the evicting thread closes it once this one is done); when eviction keeps
+    winning (more files in use than the cache holds), a private handle is used and closed."""
+    for _ in range(3):
         handle = _handle(path)
-        handle.lock.acquire()
-        with _cache_lock:
-            alive = _cache.get(handle.path) is handle
-        if alive:
-            return handle, handle.lock
-        handle.lock.release()
-    raise VideoError("unreadable_video", f"cannot keep {os.path.basename(path)} open")
+        with handle.lock:
+            if not handle.closed:
+                yield handle
+                return
+    abspath = os.path.abspath(os.fspath(path))
+    private = _Handle(abspath, _stamp(abspath))
+    try:
+        yield private
+    finally:
+        private.close()
 
 
 def clear_cache() -> None:
@@ -303,8 +312,7 @@ def probe(path: str) -> VideoInfo:
         cv_h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) if cv_ok else 0
     finally:
         cap.release()
-    handle, lock = _locked(path)
-    try:
+    with _using(path) as handle:
         stream = handle.stream
         frames = len(handle.pts)
         rate = stream.average_rate or stream.guessed_rate
@@ -319,8 +327,6 @@ def probe(path: str) -> VideoInfo:
             raise VideoError("unreadable_video", f"{os.path.basename(path)}: no frame size")
         return VideoInfo(frames=frames, fps=fps, width=width, height=height, codec=handle.codec,
                          keyframes=tuple(handle.keyframes), opencv_frames=cv_frames)
-    finally:
-        lock.release()
 
 
 def _check_range(handle: _Handle, first: int, last: int) -> None:
@@ -332,26 +338,20 @@ def _check_range(handle: _Handle, first: int, last: int) -> None:
 
 def read_frame(path: str, index: int, keyframes: Sequence[int] | None = None) -> np.ndarray:
     """Frame `index` (0-based, presentation order) as a BGR array, exactly that frame."""
-    handle, lock = _locked(path)
-    try:
+    with _using(path) as handle:
         _check_range(handle, index, index)
         for frame in handle.frames(index, index, keyframes):
             return frame.to_ndarray(format="bgr24")
-    finally:
-        lock.release()
     raise VideoError("unreadable_video", f"frame {index} of {os.path.basename(path)} cannot be decoded")
 
 
 def frame_times(path: str) -> list[float]:
     """Each frame's presentation time in seconds from the first frame, by index: the exact
     time -> frame mapping when a file has dropped frames or uneven timing (otherwise i / fps)."""
-    handle, lock = _locked(path)
-    try:
+    with _using(path) as handle:
         base = float(handle.stream.time_base or 0)
         first = handle.pts[0]
         return [(p - first) * base for p in handle.pts]
-    finally:
-        lock.release()
 
 
 def thumbnail_jpeg(path: str, index: int, keyframes: Sequence[int] | None = None,
@@ -384,12 +384,11 @@ def export_clip(parts: Sequence[tuple[str, int, int]], out_path: str, fps: float
         raise VideoError("frame_out_of_range", "no frames to export")
     if not fps or fps <= 0:
         raise ValueError("fps must be positive")
-    first_handle, lock = _locked(parts[0][0])
-    try:
-        _check_range(first_handle, parts[0][1], parts[0][2])
-        src_w, src_h = first_handle.stream.codec_context.width, first_handle.stream.codec_context.height
-    finally:
-        lock.release()
+    for path, first, last in parts:                # every range checked before writing anything
+        with _using(path) as handle:
+            _check_range(handle, first, last)
+    with _using(parts[0][0]) as handle:
+        src_w, src_h = handle.stream.codec_context.width, handle.stream.codec_context.height
     if width:
         out_w, out_h = _even(width), _even(src_h * width / src_w)
     else:
@@ -408,8 +407,7 @@ def export_clip(parts: Sequence[tuple[str, int, int]], out_path: str, fps: float
             stream.codec_context.time_base = 1 / rate
             stream.options = {"preset": preset, "crf": str(crf)}
             for path, first, last in parts:
-                handle, lock = _locked(path)
-                try:
+                with _using(path) as handle:
                     _check_range(handle, first, last)
                     for frame in handle.frames(first, last):
                         pic = frame.reformat(width=out_w, height=out_h, format="yuv420p")
@@ -419,8 +417,6 @@ def export_clip(parts: Sequence[tuple[str, int, int]], out_path: str, fps: float
                         for packet in stream.encode(pic):
                             out.mux(packet)
                         written += 1
-                finally:
-                    lock.release()
             for packet in stream.encode():
                 out.mux(packet)
         os.replace(tmp, out_path)

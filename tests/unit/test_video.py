@@ -200,3 +200,24 @@ def test_file_replaced_is_reindexed(tmp_path: Path) -> None:
     record(path, frames=80, size=SIZE, first_number=500)
     assert video.probe(str(path)).frames == 80
     assert frame_number(video.read_frame(str(path), 79)) == 579
+
+
+def test_threads_share_the_cache(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Concurrent lookups on two files with a one-entry cache (evictions all the time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(video, "CACHE_SIZE", 1)
+    sources = [(str(files["h264"]), H264_FIRST, H264_FRAMES), (str(files["mjpg"]), MJPG_FIRST, MJPG_FRAMES)]
+
+    def job(seed: int) -> int:
+        rng = random.Random(seed)
+        wrong = 0
+        for _ in range(25):
+            path, first, frames = rng.choice(sources)
+            i = rng.randrange(frames)
+            wrong += frame_number(video.read_frame(path, i)) != first + i
+        return wrong
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sum(pool.map(job, range(8))) == 0
+    video.clear_cache()
