@@ -44,9 +44,22 @@ def _domain(fn: Any) -> Any:
 @bp.get("/returns")
 @requires("qc", "supervisor")
 def returns_page():  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from floor.packing.models import Warehouse
+
     principal = current_principal()
+    s = db_session()
     warehouse = request.args.get("warehouse", "")[:32]
-    return render_template("returns.html", warehouse=warehouse,
+    if warehouse:
+        warehouses = [warehouse]
+    elif principal is not None and principal.warehouse_id is not None:
+        row = s.get(Warehouse, principal.warehouse_id)
+        warehouses = [row.code] if row is not None else []
+    else:
+        warehouses = list(s.scalars(select(Warehouse.code).order_by(Warehouse.code).limit(19)))
+    station = request.args.get("station", "")[:32] or operations.DEFAULT_STATION
+    return render_template("returns.html", warehouses=warehouses, station=station,
                            can_confirm=principal is not None and principal.role == "supervisor")
 
 
@@ -72,8 +85,15 @@ def list_returns():  # type: ignore[no-untyped-def]
     warehouse = request.args.get("warehouse") or None
     if warehouse is not None and (len(warehouse) > 32 or any(ord(c) < 32 for c in warehouse)):
         raise ApiError("invalid_field", "Query parameter 'warehouse' is not valid.", field="warehouse")
-    rows = _domain(lambda: operations.queue(db_session(), state, warehouse))
-    return jsonify({"returns": rows, "state": state, "warehouse": warehouse})
+    from sqlalchemy import select
+
+    from floor.eventlog import EventCounter
+
+    s = db_session()
+    # The newest seq before the queue was read: a screen subscribes after it.
+    last_seq = s.scalar(select(EventCounter.last_seq).where(EventCounter.id == 1)) or 0
+    rows = _domain(lambda: operations.queue(s, state, warehouse))
+    return jsonify({"returns": rows, "state": state, "warehouse": warehouse, "last_seq": last_seq})
 
 
 @bp.get(API + "/by-code/<path:code>")

@@ -1,0 +1,667 @@
+/* floor: the returns QC screen. Scan a trace code (or a waybill) to open a return, scan each
+   returned item with its condition, see the comparison with what was packed live, close it
+   into the inspection report; a QC lead confirms the outcome. No inline scripts (strict CSP). */
+(function () {
+  "use strict";
+
+  function $(id) { return document.getElementById(id); }
+  function readJson(id) {
+    try { return JSON.parse($(id).textContent || "{}"); } catch (e) { return {}; }
+  }
+  var CFG = readJson("returns-config");
+  var I18N = readJson("returns-i18n");
+  var API = CFG.api || "/api/v1/returns";
+  var DIFFERENCES = { missing: 1, foreign_item: 1, lot_mismatch: 1, over_returned: 1 };
+
+  function t(key, params) {
+    var text = I18N[key] || key;
+    if (params) {
+      Object.keys(params).forEach(function (name) {
+        text = text.split("{" + name + "}").join(params[name] == null ? "" : String(params[name]));
+      });
+    }
+    return text;
+  }
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") || "" : "";
+  }
+
+  function newId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+    return "r-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
+  }
+
+  var deviceId = (function () {
+    var key = "floor.returns.device";
+    var id = null;
+    try { id = window.localStorage.getItem(key); } catch (e) { /* private mode */ }
+    if (!id) {
+      id = "QC-" + Math.random().toString(36).slice(2, 8).toUpperCase();
+      try { window.localStorage.setItem(key, id); } catch (e) { /* fine */ }
+    }
+    return id;
+  })();
+
+  // ---- elements ----------------------------------------------------------------------------
+
+  var input = $("scan-input");
+  var form = $("scan-form");
+  var verdictEl = $("verdict");
+  var returnEl = $("return");
+  var reportEl = $("report");
+  var linesEl = $("lines");
+  var summaryEl = $("summary");
+  var queueEl = $("queue");
+  var closeBtn = $("close-button");
+  var photoBtn = $("photo-button");
+  var photoInput = $("photo-input");
+  var connEl = $("conn");
+  var connLabel = $("conn-label");
+  var lineTpl = $("line-template");
+
+  var current = null;          // the return on screen (GET /returns/<rma_no>)
+  var thumbs = {};             // packing scan_id -> thumbnail URL (evidence), when there is one
+  var lastScanId = null;       // the item a photo is for
+  var busy = false;
+  var verdictCount = 0;
+
+  // ---- HTTP --------------------------------------------------------------------------------
+
+  function call(method, url, body) {
+    var options = { method: method, credentials: "same-origin",
+                    headers: { "Accept": "application/json" } };
+    if (method !== "GET") options.headers["X-CSRFToken"] = csrfToken();
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    return fetch(url, options).then(function (res) {
+      return res.json().catch(function () { return null; }).then(function (data) {
+        return { status: res.status, ok: res.ok, body: data || {} };
+      });
+    });
+  }
+
+  // ---- sound -------------------------------------------------------------------------------
+
+  var audioCtx = null;
+  function ensureAudio() {
+    var AC = window.AudioContext || window.webkitAudioContext;
+    if (!AC) return null;
+    if (!audioCtx) { try { audioCtx = new AC(); } catch (e) { return null; } }
+    if (audioCtx.state === "suspended" && typeof audioCtx.resume === "function") {
+      audioCtx.resume().catch(function () {});
+    }
+    return audioCtx;
+  }
+  ["pointerdown", "touchstart", "keydown"].forEach(function (type) {
+    document.addEventListener(type, ensureAudio, { capture: true, passive: true });
+  });
+  function tone(ctx, freq, type, start, dur, peak) {
+    var osc = ctx.createOscillator();
+    var gain = ctx.createGain();
+    osc.type = type;
+    osc.frequency.setValueAtTime(freq, start);
+    gain.gain.setValueAtTime(0.0001, start);
+    gain.gain.exponentialRampToValueAtTime(peak, start + 0.008);
+    gain.gain.setValueAtTime(peak, Math.max(start + 0.01, start + dur - 0.025));
+    gain.gain.exponentialRampToValueAtTime(0.0001, start + dur);
+    osc.connect(gain);
+    gain.connect(ctx.destination);
+    osc.start(start);
+    osc.stop(start + dur + 0.03);
+  }
+  function playSound(kind) {
+    var ctx = audioCtx;
+    if (!ctx || ctx.state !== "running") return;
+    try {
+      var now = ctx.currentTime + 0.01;
+      if (kind === "ok") tone(ctx, 1000, "sine", now, 0.12, 0.35);
+      else if (kind === "bad") { tone(ctx, 220, "square", now, 0.2, 0.22); tone(ctx, 220, "square", now + 0.3, 0.2, 0.22); }
+      else tone(ctx, 650, "triangle", now, 0.035, 0.12);
+    } catch (e) { /* sound is a bonus */ }
+    if (typeof navigator.vibrate === "function") {
+      try { navigator.vibrate(kind === "bad" ? [200, 100, 200] : kind === "ok" ? 60 : 0); } catch (e) { /* ignore */ }
+    }
+  }
+
+  // ---- verdict -----------------------------------------------------------------------------
+
+  function showVerdict(text, kind, verdict) {
+    verdictCount += 1;
+    verdictEl.textContent = text;
+    verdictEl.className = "verdict " + kind;
+    verdictEl.setAttribute("data-verdict", verdict || "");
+    verdictEl.setAttribute("data-count", String(verdictCount));
+    if (kind === "ok" || kind === "bad" || kind === "neutral") playSound(kind);
+  }
+
+  function hint(text) {
+    verdictEl.textContent = text;
+    verdictEl.className = "verdict idle";
+    verdictEl.setAttribute("data-verdict", "");
+  }
+
+  function verdictText(answer) {
+    var params = answer.params || {};
+    var text = t("v_" + answer.verdict, { lot: answer.lot || "-",
+                                          packed: (params.packed_lots || []).join(", ") || "-" });
+    var what = answer.name || answer.sku || "";
+    return what ? text + " · " + what : text;
+  }
+
+  // ---- rendering ---------------------------------------------------------------------------
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  function conditionLabel(c) { return c === "opened" ? t("opened_c") : t(c); }
+
+  function shortTime(iso) {
+    if (!iso) return "";
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return iso;
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return (d.getMonth() + 1) + "-" + two(d.getDate()) + " " + two(d.getHours()) + ":" + two(d.getMinutes());
+  }
+
+  function renderReturn() {
+    if (!current) {
+      returnEl.hidden = true;
+      reportEl.hidden = true;
+      document.body.removeAttribute("data-rma");
+      return;
+    }
+    returnEl.hidden = false;
+    document.body.setAttribute("data-rma", current.rma_no);
+    $("rma-no").textContent = current.rma_no;
+    $("order-no").textContent = current.order_no;
+    $("trace-code").textContent = current.trace_code;
+    $("reason").textContent = current.reason || "";
+    $("customer-note").textContent = current.customer_note || "";
+    $("note-row").hidden = !current.customer_note;
+    var stateEl = $("return-state");
+    stateEl.textContent = current.state;
+    stateEl.setAttribute("data-state", current.state);
+    $("label-link").setAttribute("href", (current.links || {}).label_svg || "#");
+    closeBtn.hidden = current.state !== "open";
+    photoBtn.hidden = current.state !== "open";
+    photoBtn.setAttribute("aria-disabled", lastScanId ? "false" : "true");
+    renderComparison(current.comparison || { lines: [] });
+    renderReport(current.report);
+  }
+
+  function packedByLine() {
+    var out = {};
+    (current.packed || []).forEach(function (p) {
+      (out[p.sku] = out[p.sku] || []).push(p);
+    });
+    return out;
+  }
+
+  function renderComparison(comparison) {
+    var packed = packedByLine();
+    linesEl.textContent = "";
+    (comparison.lines || []).forEach(function (line) {
+      var node = lineTpl.content.firstElementChild.cloneNode(true);
+      var diff = !!DIFFERENCES[line.result];
+      node.setAttribute("data-result", line.result);
+      node.setAttribute("data-sku", line.sku || "");
+      if (diff) node.classList.add("rq-diff");
+      var role = line.role || "foreign";
+      var badge = node.querySelector(".role-badge");
+      badge.textContent = t("role_" + role);
+      badge.setAttribute("data-role", role);
+      badge.classList.add("role-" + role);
+      node.querySelector(".rq-line-name").textContent =
+        (line.name || line.sku || t("unknown_item")) + (line.sku && line.name ? " · " + line.sku : "");
+      node.querySelector(".rq-line-qty").textContent = line.returned_qty + "/" + line.expected_qty;
+      var result = node.querySelector(".rq-result");
+      var label = t(line.result);
+      if (line.result === "missing" || (line.missing_qty && line.result !== "matched")) {
+        label += " · " + t("missing_qty", { n: line.missing_qty });
+      }
+      if (line.result === "lot_mismatch") {
+        label += " · " + (line.mismatched_lots || []).join(", ") + " ≠ " + (line.packed_lots || []).join(", ");
+      }
+      result.textContent = label;
+      result.setAttribute("data-result", line.result);
+      // What was packed for this line: lots, serials, who, where, when, the frame.
+      var packedEl = node.querySelector(".rq-packed");
+      (packed[line.sku] || []).forEach(function (p) {
+        var row = el("div", "rq-packed-unit");
+        if (thumbs[p.scan_id]) {
+          var img = el("img", "rq-thumb");
+          img.src = thumbs[p.scan_id];
+          img.alt = "";
+          img.loading = "lazy";
+          row.appendChild(img);
+        }
+        var facts = el("span", "rq-packed-facts");
+        facts.appendChild(el("span", "rq-lot", p.lot ? t("lot") + " " + p.lot : t("no_lot")));
+        if (p.serial) facts.appendChild(el("span", "rq-serial", t("serial") + " " + p.serial));
+        facts.appendChild(el("span", "rq-who", t("packed_by", { by: p.by, station: p.station, at: shortTime(p.at) })));
+        row.appendChild(facts);
+        packedEl.appendChild(row);
+      });
+      var backEl = node.querySelector(".rq-back");
+      if (!line.scans || !line.scans.length) {
+        if (line.line_no) backEl.appendChild(el("span", "rq-nothing", t("nothing_back")));
+      } else {
+        line.scans.forEach(function (scan) {
+          var chip = el("span", "rq-scan");
+          chip.setAttribute("data-condition", scan.condition);
+          var bad = scan.lot && (line.mismatched_lots || []).indexOf(scan.lot) >= 0;
+          if (bad || line.result === "foreign_item") chip.classList.add("rq-scan-bad");
+          chip.textContent = (scan.lot ? scan.lot : scan.code) + " · " + conditionLabel(scan.condition);
+          backEl.appendChild(chip);
+        });
+      }
+      linesEl.appendChild(node);
+    });
+    var diffs = (comparison.lines || []).filter(function (l) { return DIFFERENCES[l.result]; }).length;
+    summaryEl.textContent = t("summary", { diff: diffs, outcome: t(comparison.suggested_outcome || "refund") });
+    summaryEl.setAttribute("data-differences", String(diffs));
+    summaryEl.className = "rq-summary" + (diffs ? " rq-summary-bad" : "");
+  }
+
+  function renderReport(report) {
+    if (!report) { reportEl.hidden = true; return; }
+    reportEl.hidden = false;
+    var outcome = $("suggested-outcome");
+    outcome.textContent = t(report.suggested_outcome);
+    outcome.setAttribute("data-outcome", report.suggested_outcome);
+    $("content-hash").textContent = report.content_hash;
+    $("snapshot-hash").textContent = report.snapshot_hash;
+    $("evidence-link").setAttribute("href", "/orders/" + encodeURIComponent(report.order_no) + "/evidence");
+    var list = $("report-lines");
+    list.textContent = "";
+    (report.lines || []).forEach(function (line) {
+      var li = el("li", "rq-report-line" + (DIFFERENCES[line.result] ? " rq-diff" : ""));
+      li.setAttribute("data-result", line.result);
+      var res = el("span", "rq-result", t(line.result));
+      res.setAttribute("data-result", line.result);
+      li.appendChild(res);
+      var what = (line.name || line.sku || (line.scans && line.scans[0] && line.scans[0].code) || "");
+      var extra = "";
+      if (line.missing_qty) extra += " · " + t("missing_qty", { n: line.missing_qty });
+      if (line.result === "lot_mismatch") extra += " · " + (line.mismatched_lots || []).join(", ") + " ≠ " + (line.packed_lots || []).join(", ");
+      li.appendChild(el("span", "rq-report-what", what + extra));
+      list.appendChild(li);
+    });
+    var confirmed = $("confirmed");
+    if (report.confirmed_outcome) {
+      confirmed.hidden = false;
+      confirmed.textContent = t("confirmed_by", { outcome: t(report.confirmed_outcome), by: report.confirmed_by,
+                                                 note: report.confirm_note || "" });
+    } else {
+      confirmed.hidden = true;
+    }
+    var confirmForm = $("confirm-form");
+    if (confirmForm) {
+      confirmForm.hidden = !!report.confirmed_outcome;
+      $("confirm-outcome").value = report.suggested_outcome;
+    }
+  }
+
+  function renderQueue(rows, target) {
+    var list = target || queueEl;
+    list.textContent = "";
+    rows.forEach(function (r) {
+      var li = el("li", "rq-queue-item");
+      var btn = el("button", "rq-queue-open");
+      btn.type = "button";
+      btn.setAttribute("data-rma", r.rma_no);
+      btn.appendChild(el("strong", "rq-queue-rma", r.rma_no));
+      btn.appendChild(el("span", "rq-queue-order", r.order_no));
+      btn.appendChild(el("span", "rq-queue-reason", r.reason || ""));
+      btn.addEventListener("click", function () { openReturn(API + "/" + encodeURIComponent(r.rma_no)); });
+      li.appendChild(btn);
+      list.appendChild(li);
+    });
+    if (target) {
+      $("closed-count").textContent = String(rows.length);
+      return;
+    }
+    $("queue-count").textContent = String(rows.length);
+    $("queue-empty").hidden = rows.length > 0;
+  }
+
+  // ---- loading -----------------------------------------------------------------------------
+
+  var queueTimer = null;
+  function loadQueue() {
+    var url = API + "?state=open";
+    var where = "";
+    if ((CFG.warehouses || []).length === 1) where = "&warehouse=" + encodeURIComponent(CFG.warehouses[0]);
+    url += where;
+    var closedList = $("closed-queue");
+    if (closedList) {
+      // A QC lead also sees the closed returns waiting for the outcome's confirmation.
+      call("GET", API + "?state=closed" + where).then(function (res) {
+        if (res.ok) renderQueue(res.body.returns || [], closedList);
+      }, function () {});
+    }
+    return call("GET", url).then(function (res) {
+      if (res.ok) {
+        renderQueue(res.body.returns || []);
+        if (baseSeq === null && typeof res.body.last_seq === "number") {
+          baseSeq = res.body.last_seq;
+          if (lastSeq < baseSeq) lastSeq = baseSeq;
+          follow();
+        }
+      }
+    }, function () { /* the next event */ });
+  }
+  function loadQueueSoon() {
+    window.clearTimeout(queueTimer);
+    queueTimer = window.setTimeout(loadQueue, 150);
+  }
+
+  function loadEvidence(orderNo) {
+    thumbs = {};
+    fetch("/api/v1/orders/" + encodeURIComponent(orderNo) + "/evidence",
+          { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(function (body) {
+        if (!body || !Array.isArray(body.clips) || !current || current.order_no !== orderNo) return;
+        body.clips.forEach(function (clip) {
+          (clip && Array.isArray(clip.scans) ? clip.scans : []).forEach(function (s) {
+            if (s && s.scan_id && s.thumbnail_url && !thumbs[s.scan_id]) thumbs[s.scan_id] = s.thumbnail_url;
+          });
+        });
+        if (Object.keys(thumbs).length) renderReturn();
+      })
+      .catch(function () { /* no evidence: nothing to show */ });
+  }
+
+  function setCurrent(detail, announce) {
+    var orderChanged = !current || current.order_no !== detail.order_no;
+    if (!current || current.rma_no !== detail.rma_no) lastScanId = null;
+    current = detail;
+    resetClose();
+    renderReturn();
+    if (orderChanged) loadEvidence(detail.order_no);
+    if (announce) {
+      showVerdict(t("opened", { rma_no: detail.rma_no }) + " " + t("item_hint"), "neutral", "opened");
+    }
+    focusInput();
+  }
+
+  function openReturn(url) {
+    return call("GET", url).then(function (res) {
+      if (res.ok) {
+        setCurrent(res.body, true);
+        return true;
+      }
+      return res;
+    });
+  }
+
+  function refreshCurrent() {
+    if (!current) return;
+    call("GET", API + "/" + encodeURIComponent(current.rma_no)).then(function (res) {
+      if (res.ok && current && res.body.rma_no === current.rma_no) setCurrent(res.body, false);
+    }, function () {});
+  }
+
+  // ---- scanning ----------------------------------------------------------------------------
+
+  function condition() {
+    var checked = document.querySelector('input[name="condition"]:checked');
+    return checked ? checked.value : "resellable";
+  }
+  function resetCondition() {
+    var first = document.querySelector('input[name="condition"][value="resellable"]');
+    if (first) first.checked = true;
+  }
+
+  function looksLikeReturnCode(code) {
+    return /^RT-/.test(code) || /^RMA\d/.test(code);
+  }
+
+  function isThisReturnsOrder(code) {
+    return current && (code === current.order_no || code === current.waybill_no || code === current.trace_code);
+  }
+
+  function lookUp(code) {
+    return openReturn(API + "/by-code/" + encodeURIComponent(code)).then(function (res) {
+      if (res === true) return;
+      if (res.status === 404) {
+        showVerdict(t("no_open_return", { code: code }), "bad", "no_open_return");
+        $("create").open = true;
+        if (!looksLikeReturnCode(code)) $("create-order").value = code;
+      } else {
+        showVerdict(res.body.message || t("server_error", { status: res.status }), "bad", res.body.code);
+      }
+    });
+  }
+
+  function scanItem(code) {
+    var body = { scan_id: newId(), code: code, condition: condition(), device_id: deviceId };
+    showVerdict(t("sending"), "pending", "");
+    return call("POST", API + "/" + encodeURIComponent(current.rma_no) + "/scans", body).then(function (res) {
+      if (!res.ok) {
+        showVerdict(res.body.message || t("server_error", { status: res.status }), "bad", res.body.code || "error");
+        if (res.body.code === "return_closed") refreshCurrent();
+        return;
+      }
+      var answer = res.body;
+      lastScanId = answer.scan_id;
+      resetCondition();
+      showVerdict(verdictText(answer), answer.verdict === "matched" ? "ok" : "bad", answer.verdict);
+      current.comparison = answer.comparison;
+      current.scans = (current.scans || []).concat([{ scan_id: answer.scan_id, verdict: answer.verdict }]);
+      renderReturn();
+    });
+  }
+
+  function submit(code) {
+    if (busy) return Promise.resolve();
+    busy = true;
+    var work;
+    if (!current || current.state !== "open" || looksLikeReturnCode(code)) {
+      if (current && current.state !== "open" && !looksLikeReturnCode(code) && isThisReturnsOrder(code)) {
+        work = Promise.resolve(showVerdict(t("closed_already"), "neutral", "return_closed"));
+      } else {
+        work = lookUp(code);
+      }
+    } else if (isThisReturnsOrder(code)) {
+      work = Promise.resolve(hint(t("item_hint")));
+    } else {
+      work = scanItem(code);
+    }
+    return work.catch(function () {
+      showVerdict(t("not_sent"), "bad", "not_sent");
+    }).then(function () { busy = false; focusInput(); });
+  }
+
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var code = input.value.replace(/^[\s\r\n]+|[\s\r\n]+$/g, "");
+    input.value = "";
+    if (code) submit(code);
+  });
+
+  function focusInput() {
+    var active = document.activeElement;
+    if (active && active !== input && active !== document.body &&
+        (active.closest("#create-form") || active.closest("#confirm-form"))) return;
+    try { input.focus({ preventScroll: true }); } catch (e) { input.focus(); }
+  }
+  document.querySelectorAll('input[name="condition"]').forEach(function (radio) {
+    radio.addEventListener("change", function () { window.setTimeout(focusInput, 0); });
+  });
+
+  // ---- closing, confirming, photos, creating -----------------------------------------------
+
+  var closeArmed = null;
+  function resetClose() {
+    window.clearTimeout(closeArmed);
+    closeArmed = null;
+    closeBtn.classList.remove("rq-armed");
+    closeBtn.textContent = closeBtn.getAttribute("data-label") || closeBtn.textContent;
+  }
+  closeBtn.setAttribute("data-label", closeBtn.textContent);
+  closeBtn.addEventListener("click", function () {
+    if (!current || current.state !== "open") return;
+    if (!closeArmed) {
+      // Closing is for good: a second tap confirms it.
+      closeBtn.classList.add("rq-armed");
+      closeBtn.textContent = t("close_again");
+      closeArmed = window.setTimeout(resetClose, 4000);
+      return;
+    }
+    resetClose();
+    closeBtn.disabled = true;
+    hint(t("closing"));
+    call("POST", API + "/" + encodeURIComponent(current.rma_no) + "/close").then(function (res) {
+      closeBtn.disabled = false;
+      if (!res.ok && res.body.code !== "return_closed") {
+        showVerdict(res.body.message || t("server_error", { status: res.status }), "bad", res.body.code);
+        return;
+      }
+      if (res.ok) showVerdict(t(res.body.suggested_outcome), res.body.suggested_outcome === "refund" ? "ok" : "neutral", "closed");
+      refreshCurrent();
+      loadQueueSoon();
+    }, function () {
+      closeBtn.disabled = false;
+      showVerdict(t("not_sent"), "bad", "not_sent");
+    });
+  });
+
+  var confirmForm = $("confirm-form");
+  if (confirmForm) {
+    confirmForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      if (!current) return;
+      call("POST", API + "/" + encodeURIComponent(current.rma_no) + "/confirm",
+           { outcome: $("confirm-outcome").value, note: $("confirm-note").value }).then(function (res) {
+        if (!res.ok) {
+          showVerdict(res.body.message || t("server_error", { status: res.status }), "bad", res.body.code);
+          return;
+        }
+        refreshCurrent();
+      }, function () { showVerdict(t("not_sent"), "bad", "not_sent"); });
+    });
+  }
+
+  photoInput.addEventListener("change", function () {
+    var file = photoInput.files && photoInput.files[0];
+    photoInput.value = "";
+    if (!file || !current || !lastScanId) return;
+    var data = new FormData();
+    data.append("photo", file);
+    fetch(API + "/" + encodeURIComponent(current.rma_no) + "/scans/" + encodeURIComponent(lastScanId) + "/photo",
+          { method: "POST", credentials: "same-origin", body: data,
+            headers: { "X-CSRFToken": csrfToken(), "Accept": "application/json" } })
+      .then(function (res) { return res.json().catch(function () { return {}; }).then(function (b) { return [res, b]; }); })
+      .then(function (pair) {
+        if (pair[0].ok) hint(t("photo_saved"));
+        else showVerdict(t("photo_failed", { code: pair[1].code || pair[0].status }), "bad", "photo_failed");
+      }, function () { showVerdict(t("not_sent"), "bad", "not_sent"); });
+  });
+  photoBtn.addEventListener("click", function (ev) {
+    if (!lastScanId) ev.preventDefault();
+  });
+
+  $("back-button").addEventListener("click", function () {
+    current = null;
+    lastScanId = null;
+    renderReturn();
+    hint(t("open_hint"));
+    loadQueue();
+    focusInput();
+  });
+
+  $("create-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var err = $("create-error");
+    err.hidden = true;
+    var body = { order_no: $("create-order").value.trim(), reason: $("create-reason").value.trim(),
+                 customer_note: $("create-note").value.trim() };
+    if (CFG.station) body.station = CFG.station;
+    call("POST", API, body).then(function (res) {
+      if (!res.ok) {
+        err.textContent = res.body.message || t("server_error", { status: res.status });
+        err.hidden = false;
+        return;
+      }
+      $("create-form").reset();
+      $("create").open = false;
+      setCurrent(res.body, true);
+      loadQueueSoon();
+    }, function () {
+      err.textContent = t("not_sent");
+      err.hidden = false;
+    });
+  });
+
+  // ---- live --------------------------------------------------------------------------------
+
+  var lastSeq = 0;
+  var baseSeq = null;          // the seq the first queue answer was read at
+  var sock = null;
+  function trackSeq(ev) {
+    if (ev && typeof ev.seq === "number" && ev.seq > lastSeq) lastSeq = ev.seq;
+  }
+  function updateConn(state) {
+    connEl.setAttribute("data-state", state);
+    connLabel.textContent = t(state);
+  }
+  function onReturnEvent(ev) {
+    trackSeq(ev);
+    loadQueueSoon();
+    // Another screen changed the return shown here: show its new state.
+    if (current && ev && ev.rma_no === current.rma_no && ev.by !== CFG.user) refreshCurrentSoon();
+  }
+  var detailTimer = null;
+  function refreshCurrentSoon() {
+    window.clearTimeout(detailTimer);
+    detailTimer = window.setTimeout(refreshCurrent, 300);
+  }
+
+  // The QC queue's rooms, joined after the seq the queue was read at (then after the last seq
+  // seen, on a reconnect): what changed meanwhile arrives, nothing older.
+  function follow() {
+    if (!sock || !sock.connected || baseSeq === null) return;
+    var rooms = (CFG.warehouses || []).map(function (w) { return "warehouse:" + w; });
+    if (CFG.station) rooms.push("station:" + CFG.station);
+    if (!rooms.length) return;
+    sock.emit("subscribe", { rooms: rooms.slice(0, 20), after_seq: lastSeq }, function (ack) {
+      if (ack && ack.ok) {
+        trackSeq({ seq: ack.last_seq });
+        document.body.setAttribute("data-live", "1");
+      }
+    });
+  }
+
+  if (typeof window.io === "function") {
+    sock = window.io(CFG.socket_namespace || "/floor", { transports: ["websocket"] });
+    sock.on("connect", function () {
+      updateConn("online");
+      follow();
+      if (baseSeq !== null) loadQueueSoon();
+    });
+    ["return_created", "return_scanned", "return_closed", "return_confirmed"].forEach(function (name) {
+      sock.on(name, onReturnEvent);
+    });
+    sock.on("disconnect", function () {
+      document.body.removeAttribute("data-live");
+      updateConn("offline");
+    });
+    sock.on("connect_error", function () { updateConn("offline"); });
+  }
+
+  // ---- start -------------------------------------------------------------------------------
+
+  loadQueue();
+  renderReturn();
+  focusInput();
+})();
