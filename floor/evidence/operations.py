@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from floor.evidence import domain
@@ -85,9 +85,8 @@ def camera_view(row: Camera) -> dict[str, Any]:
 
 def list_cameras(s: Session) -> list[dict[str, Any]]:
     cameras = s.scalars(select(Camera).order_by(Camera.camera_id)).all()
-    counts: dict[int, int] = {}
-    for cam_id in s.scalars(select(Recording.camera_id)):
-        counts[cam_id] = counts.get(cam_id, 0) + 1
+    counts = {cam: n for cam, n in s.execute(select(Recording.camera_id, func.count())
+                                             .group_by(Recording.camera_id))}
     return [{**camera_view(c), "recordings": counts.get(c.id, 0)} for c in cameras]
 
 

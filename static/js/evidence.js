@@ -13,7 +13,8 @@
     var offset = Number(clip.getAttribute("data-offset-frames"));
     var primary = clip.getAttribute("data-primary") === "true";
     Array.prototype.forEach.call(clip.querySelectorAll(".scan-seek"), function (button) {
-      if (!video || !primary || !(fps > 0)) { button.disabled = !video ? true : !primary; return; }
+      // Only the first camera's clips are in the video; the others' thumbnails do not seek.
+      if (!video || !primary || !(fps > 0)) { button.disabled = true; return; }
       button.addEventListener("click", function () {
         var frame = Number(button.getAttribute("data-frame"));
         // The middle of the frame: a seek lands on it, not on the boundary before it.
