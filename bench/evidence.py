@@ -263,8 +263,9 @@ def report(args: argparse.Namespace, info: video.VideoInfo, r: dict[str, Any], s
               f"clip export at least {CLIP_TARGET_X:g}× real time with exact frames: "
               f"**{'met' if clip_ok else 'missed'}**.",
               f"- naive `CAP_PROP_POS_FRAMES` on this file: {nv['exact']}/{n} exact"
-              + (" (this OpenCV build lands exactly on a clean constant-rate MP4; it does not on "
-                 "MPEG-TS or with dropped frames, see tests/unit/test_video.py)"
+              + (" (this OpenCV build lands exactly on a clean constant-rate MP4; it does not "
+                 "when the file has dropped frames, nor always on MPEG-TS: see "
+                 "tests/unit/test_video.py and floor/evidence/video.py)"
                  if nv["exact"] == n else f"; wrong e.g. (asked, got): {nv['wrong_examples'][:5]}"),
               "", f"Whole run: {elapsed:.0f} s.", ""]
     data = {"date": started.isoformat(), "cpu": cpu_model(), "cores": cores,
