@@ -187,7 +187,7 @@
     $("customer-note").textContent = current.customer_note || "";
     $("note-row").hidden = !current.customer_note;
     var stateEl = $("return-state");
-    stateEl.textContent = current.state;
+    stateEl.textContent = t("state_" + current.state);
     stateEl.setAttribute("data-state", current.state);
     $("label-link").setAttribute("href", (current.links || {}).label_svg || "#");
     closeBtn.hidden = current.state !== "open";
@@ -528,6 +528,8 @@
         return;
       }
       if (res.ok) showVerdict(t(res.body.suggested_outcome), res.body.suggested_outcome === "refund" ? "ok" : "neutral", "closed");
+      var queued = queueEl.querySelector('[data-rma="' + (current ? current.rma_no : "") + '"]');
+      if (queued && queued.parentNode) queued.parentNode.remove();
       refreshCurrent();
       loadQueueSoon();
     }, function () {
