@@ -34,7 +34,7 @@ How exactness is achieved
 Open containers and their indexes are kept in a small thread-safe LRU keyed by path (and
 checked against the file's size and mtime). PyAV's seek + decode was measured against the
 OpenCV alternative (set ``CAP_PROP_POS_FRAMES`` to the keyframe, then ``grab()`` forward):
-both exact, PyAV 3-4× faster per lookup (bench/evidence.py), and its frames carry their pts, which is what makes the answer verifiable.
+both exact, PyAV 2-4× faster per lookup (bench/evidence.py), and its frames carry their pts, which is what makes the answer verifiable.
 """
 from __future__ import annotations
 
