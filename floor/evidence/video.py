@@ -9,13 +9,14 @@ frame it landed on from the decoded timestamps, the stream's start time and its 
 rate. That guess is only as good as the file: H.264 with long GOPs and B-frames has decode order
 != presentation order and negative decode timestamps; MP4 exports carry edit lists and a start
 time that is not 0; NVR files have variable frame timing and dropped frames; and in some
-containers ``CAP_PROP_FRAME_COUNT`` is itself an estimate from duration × fps. Any of these
-shifts the answer by a frame or more without an error. Measured with OpenCV 5.0.0: on a clean
-constant-rate MP4 (timestamps from 0, GOP 50, B-frames) the naive seek lands exactly; on the same
-stream in MPEG-TS (a 12 s file), 14 of 100 random seeks answered another frame (the demuxer
-seeks by byte position; on a one-hour TS file none of 100 did), and with two dropped frames in the file 20 of 100 did (it answers the frame at
-index / fps seconds, not the index-th frame; tests/unit/test_video.py shows it). Evidence that is right "for the files we tried" is not good
-enough, so it is not relied on.
+containers ``CAP_PROP_FRAME_COUNT`` is itself an estimate from duration × fps. Some of these
+shift the answer by a frame or more, without an error. Measured with OpenCV 5.0.0: on a clean
+constant-rate MP4 (GOP 50, B-frames, timestamps from 0 or offset) the naive seek lands exactly;
+on the same stream in MPEG-TS (a 12 s file), 14 of 100 random seeks answered another frame (the
+demuxer seeks by byte position; on a one-hour TS file none of 100 did), and with two dropped
+frames in the file 20 of 100 did (it answers the frame at index / fps seconds, not the index-th
+frame; tests/unit/test_video.py shows it). Evidence that is right "for the files we tried" is
+not good enough, so it is not relied on.
 
 How exactness is achieved
 -------------------------
@@ -31,10 +32,11 @@ How exactness is achieved
 3. Reads going forward within a GOP continue decoding from where the previous read stopped
    instead of seeking again (thumbnails of consecutive scans, clip export).
 
-Open containers and their indexes are kept in a small thread-safe LRU keyed by path (and
-checked against the file's size and mtime). PyAV's seek + decode was measured against the
-OpenCV alternative (set ``CAP_PROP_POS_FRAMES`` to the keyframe, then ``grab()`` forward):
-both exact, PyAV 2-4× faster per lookup (bench/evidence.py), and its frames carry their pts, which is what makes the answer verifiable.
+Open containers and their indexes are kept in a small thread-safe LRU keyed by path (and checked
+against the file's size and mtime). PyAV's seek + decode was measured against the OpenCV
+alternative (set ``CAP_PROP_POS_FRAMES`` to the keyframe, then ``grab()`` forward): both exact,
+PyAV 2-4× faster per lookup (bench/evidence.py), and its frames carry their pts, which is what
+makes the answer verifiable.
 """
 from __future__ import annotations
 
