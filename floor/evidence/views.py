@@ -20,6 +20,7 @@ from floor.evidence import operations
 from floor.live import domain as live
 from floor.packing import operations as packing
 from floor.packing.domain import DomainError
+from floor.returns import operations as returns_operations
 
 bp = Blueprint("evidence", __name__)
 WRITERS = ("supervisor", "integration")
@@ -237,4 +238,5 @@ def evidence_page(order_no: str):  # type: ignore[no-untyped-def]
     clip_url = (url_for("evidence.order_clip", order_no=order.order_no, channel=order.channel)
                 if body["clips"] else None)
     return render_template("evidence.html", order=detail, evidence=body, clip_url=clip_url,
+                           returns=returns_operations.returns_of_order(s, order),
                            utc_offset_minutes=settings["utc_offset_minutes"])

@@ -227,6 +227,17 @@ def queue(s: Session, state: str = "open", warehouse: str | None = None,
     return [summary(r, counts.get(r.id, 0)) for r in rows]
 
 
+def returns_of_order(s: Session, order: Order) -> list[dict[str, Any]]:
+    """An order's returns, oldest first, each with its inspection report's hashes once closed:
+    the evidence page shows them beside the snapshot hash they chain to."""
+    rows = s.execute(select(ReturnOrder, InspectionReport)
+                     .outerjoin(InspectionReport, InspectionReport.return_id == ReturnOrder.id)
+                     .where(ReturnOrder.order_id == order.id).order_by(ReturnOrder.id)).all()
+    return [{**summary(ret),
+             "report": report_view(ret, report) if report is not None else None}
+            for ret, report in rows]
+
+
 def summary(ret: ReturnOrder, scans: int | None = None) -> dict[str, Any]:
     body = {"rma_no": ret.rma_no, "trace_code": ret.trace_code, "order_no": ret.order.order_no,
             "channel": ret.order.channel, "waybill_no": ret.order.waybill_no,

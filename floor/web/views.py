@@ -114,7 +114,8 @@ def set_lang(code: str):  # type: ignore[no-untyped-def]
 def index():  # type: ignore[no-untyped-def]
     """Each role lands on its own screen."""
     role = current_principal().role  # type: ignore[union-attr]
-    return redirect(url_for({"packer": "web.pack", "supervisor": "live.board_page"}.get(role, "web.sheet")))
+    return redirect(url_for({"packer": "web.pack", "supervisor": "live.board_page",
+                             "qc": "returns.returns_page"}.get(role, "web.sheet")))
 
 
 @bp.get("/pack")

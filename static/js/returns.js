@@ -190,6 +190,7 @@
     stateEl.textContent = t("state_" + current.state);
     stateEl.setAttribute("data-state", current.state);
     $("label-link").setAttribute("href", (current.links || {}).label_svg || "#");
+    $("evidence-button").setAttribute("href", (current.links || {}).evidence_page || "#");
     closeBtn.hidden = current.state !== "open";
     photoBtn.hidden = current.state !== "open";
     photoBtn.setAttribute("aria-disabled", lastScanId ? "false" : "true");
