@@ -265,6 +265,13 @@ EVIDENCE_SCAN = {"type": "object", "required": ["scan_id", "code", "frame", "thu
     "offset_s": {"type": "number", "description": "Seconds from the clip's start_frame"},
     "verdict": OBJ, "station": STR, "device_id": STR, "sku": {"type": ["string", "null"]},
     "thumbnail_url": STR}}
+EVIDENCE_EVENT = {"type": "object", "required": ["seq", "status", "frame", "thumbnail_url"],
+                  "properties": {
+    "seq": {"type": "integer"}, "status": STR, "from_status": {"type": ["string", "null"]},
+    "at": {"type": "string", "format": "date-time"}, "by": STR,
+    "device_id": {"type": ["string", "null"]}, "station": STR, "reason": STR,
+    "frame": {"type": "integer", "minimum": 0}, "offset_s": {"type": "number"},
+    "thumbnail_url": STR}}
 EVIDENCE = {"type": "object", "required": ["clips", "snapshot_hash"], "properties": {
     "order_no": STR, "snapshot_hash": {"type": ["string", "null"]},
     "clip_url": {"type": ["string", "null"]},
@@ -277,6 +284,7 @@ EVIDENCE = {"type": "object", "required": ["clips", "snapshot_hash"], "propertie
         "started_at": {"type": "string", "format": "date-time"}, "fps": {"type": "number"},
         "from": STR, "to": STR, "clip_offset_frames": {"type": "integer"},
         "scans": {"type": "array", "items": EVIDENCE_SCAN},
+        "events": {"type": "array", "items": EVIDENCE_EVENT},
         "playback_url": {"type": ["string", "null"]}}}}}}
 
 

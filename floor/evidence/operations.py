@@ -306,10 +306,14 @@ def order_evidence(s: Session, order: Order, margin_s: float, root: Path,
     lo, hi = start - margin, end + margin
     scans = s.scalars(select(ScanEvent).where(ScanEvent.order_id == order.id)
                       .order_by(ScanEvent.at, ScanEvent.id)).all()
+    # Status changes made at a station (opened, packed, labelled, loaded at a dock, ...) are
+    # placed on that station's cameras like scans are.
+    statuses = s.scalars(select(StatusEvent).where(StatusEvent.order_id == order.id,
+                                                   StatusEvent.station.is_not(None))
+                         .order_by(StatusEvent.seq)).all()
     stations = {e.station for e in scans}
-    stations.update(st for st in s.scalars(
-        select(StatusEvent.station).where(StatusEvent.order_id == order.id,
-                                          StatusEvent.status.in_(("packing", "packed")))) if st)
+    stations.update(e.station for e in statuses
+                    if e.station and e.status in ("packing", "packed"))
     cameras = s.scalars(select(Camera).where(Camera.station.in_(sorted(stations)))
                         .order_by(Camera.camera_id)).all() if stations else []
     clips: list[dict[str, Any]] = []
@@ -322,6 +326,7 @@ def order_evidence(s: Session, order: Order, margin_s: float, root: Path,
         parts = domain.window(segments, start, end, margin_s)
         offsets = domain.clip_offsets(parts)
         located = [(e, domain.locate(segments, e.at)) for e in scans if e.station == camera.station]
+        placed = [(e, domain.locate(segments, e.at)) for e in statuses if e.station == camera.station]
         for (seg, first, last), offset in zip(parts, offsets):
             clip_scans = [
                 {"scan_id": e.scan_id, "code": e.raw, "frame": frame, "at": e.at.isoformat(),
@@ -330,6 +335,15 @@ def order_evidence(s: Session, order: Order, margin_s: float, root: Path,
                  "station": e.station, "device_id": e.device_id, "sku": e.sku,
                  "thumbnail_url": frame_url(seg.recording_id, frame)}
                 for e, hit in located
+                if hit is not None and hit[0] == seg and first <= hit[1] <= last
+                for frame in (hit[1],)]
+            clip_events = [
+                {"seq": e.seq, "status": e.status, "from_status": e.from_status,
+                 "at": e.at.isoformat(), "by": e.by, "device_id": e.device_id,
+                 "station": e.station, "reason": e.reason, "frame": frame,
+                 "offset_s": round(seg.offset_s(frame - first), 6),
+                 "thumbnail_url": frame_url(seg.recording_id, frame)}
+                for e, hit in placed
                 if hit is not None and hit[0] == seg and first <= hit[1] <= last
                 for frame in (hit[1],)]
             playback = None
@@ -343,7 +357,8 @@ def order_evidence(s: Session, order: Order, margin_s: float, root: Path,
                 "start_frame": first, "end_frame": last,
                 "started_at": seg.started_at.isoformat(), "fps": seg.fps,
                 "from": seg.time_of(first).isoformat(), "to": seg.time_of(last + 1).isoformat(),
-                "clip_offset_frames": offset, "scans": clip_scans, "playback_url": playback})
+                "clip_offset_frames": offset, "scans": clip_scans, "events": clip_events,
+                "playback_url": playback})
     return {"order_no": order.order_no, "clips": clips, "snapshot_hash": snapshot_hash,
             "window": {"from": lo.isoformat(), "to": hi.isoformat(),
                        "opened_at": start.isoformat(), "sealed_at": end.isoformat()}}

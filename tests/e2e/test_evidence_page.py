@@ -125,7 +125,7 @@ def test_the_evidence_page_shows_every_scan_at_its_exact_frame(browser: Any, liv
         login(page, "super1")
         page.goto(f"/orders/{recorded_order['order_no']}/evidence")
         expect(page.locator("h1")).to_have_text(recorded_order["order_no"])
-        scans = page.locator(f'.clip[data-camera-id="{recorded_order["camera_id"]}"] .evidence-scan')
+        scans = page.locator(f'.clip[data-camera-id="{recorded_order["camera_id"]}"] .evidence-scan[data-scan-id]')
         expect(scans).to_have_count(len(recorded_order["frames"]))
 
         # Every thumbnail the browser shows is the scan's frame: fetched with the page's session
@@ -141,6 +141,15 @@ def test_the_evidence_page_shows_every_scan_at_its_exact_frame(browser: Any, liv
             res = page.request.get(thumb.get_attribute("src") or "")
             assert res.status == 200 and res.headers["content-type"] == "image/jpeg"
             assert camera.frame_number(decode_image(res.body())) == frame
+
+        # The order's opening and sealing at the station stand on the same timeline, at their frames.
+        statuses = page.locator(f'.clip[data-camera-id="{recorded_order["camera_id"]}"] .evidence-status')
+        expect(statuses).to_have_count(2)
+        sealed = math.floor(SCAN_TIMES[-1] * FPS)
+        assert [(statuses.nth(k).get_attribute("data-status"), int(statuses.nth(k).get_attribute("data-frame") or -1))
+                for k in range(2)] == [("packing", math.floor(SCAN_TIMES[0] * FPS)), ("packed", sealed)]
+        res = page.request.get(statuses.nth(1).locator("img.frame-thumb").get_attribute("src") or "")
+        assert camera.frame_number(decode_image(res.body())) == sealed
 
         # Clicking a scan stops the clip on that very frame, read back from the video element.
         video = page.locator("#evidence-video")
@@ -217,5 +226,5 @@ def test_the_qc_screen_shows_the_packing_frame_of_each_unit(handheld: Any, live_
     row = page.locator(f'#order-returns li[data-rma="{ret["rma_no"]}"]')
     expect(row.locator(".report-hash")).to_have_text(report["content_hash"])
     expect(page.locator("#snapshot-hash")).to_have_text(report["snapshot_hash"])
-    expect(page.locator(".evidence-scan")).to_have_count(len(recorded_order["frames"]))
+    expect(page.locator(".evidence-scan[data-scan-id]")).to_have_count(len(recorded_order["frames"]))
     assert page.evaluate("document.documentElement.scrollWidth") <= 360

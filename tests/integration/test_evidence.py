@@ -161,6 +161,14 @@ def test_every_scan_is_shown_at_its_exact_frame(api, waved, root, footage):
         assert frame_number(decode_jpeg(api.get(scan["thumbnail_url"]).data)) == scan["frame"]
     assert list(Path(api.client.application.instance_path, "evidence-cache", "frames").glob("*.jpg"))
 
+    # Status changes made at the station are placed on its cameras too: opened with the waybill
+    # scan (3 s), sealed by the gift box (15 s: in the H.264 camera's gap, on the overhead one).
+    assert [(e["status"], e["frame"]) for e in top[0]["events"]] == [
+        ("packing", int(5 * FPS_MJPG)), ("packed", int(17 * FPS_MJPG))]
+    for e in top[0]["events"]:
+        assert frame_number(decode_jpeg(api.get(e["thumbnail_url"]).data)) == e["frame"]
+    assert [(e["status"], e["frame"]) for c in h264 for e in c["events"]] == [("packing", 75)]
+
 
 def test_the_clip_mp4_holds_exactly_the_window_frames(api, waved, root, footage, tmp_path):
     register_cameras(api, root, footage)
@@ -292,7 +300,7 @@ def test_the_evidence_page(app, api, waved, root, footage, users):
     body = api.get("/api/v1/orders/TB001/evidence").get_json()
     assert body["snapshot_hash"] in html
     assert "<script>" not in html and "style=" not in html
-    assert html.count('class="frame-thumb" loading="lazy"') == sum(len(c["scans"]) for c in body["clips"])
+    assert html.count('class="frame-thumb" loading="lazy"') == sum(len(c["scans"]) + len(c["events"]) for c in body["clips"])
     assert 'id="evidence-video"' in html and body["clip_url"].replace("&", "&amp;") in html
     assert "rtsp://10.0.0.9:554/Streaming/tracks/301" in html
     assert "/static/js/evidence.js" in html
