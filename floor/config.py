@@ -74,6 +74,8 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         "RECORDINGS_WATCH": env.get("FLOOR_RECORDINGS_WATCH") == "1",
         "RECORDINGS_WATCH_INTERVAL_S": float(env.get("FLOOR_RECORDINGS_WATCH_INTERVAL_S", 30)),
         "EVIDENCE_MARGIN_S": float(env.get("FLOOR_EVIDENCE_MARGIN_S", 5)),
+        # Frame JPEGs and clips are rebuilt on demand: the cache keeps the recently used ones.
+        "EVIDENCE_CACHE_MB": float(env.get("FLOOR_EVIDENCE_CACHE_MB", 2048)),
     }
     config.update(overrides)
     if "SECRET_KEY" not in config:

@@ -182,3 +182,33 @@ def parse_recording_name(name: str) -> tuple[str, dt.datetime] | None:
     except ValueError:
         return None
     return camera_id, started
+
+
+# --- the frame and clip cache -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CachedFile:
+    name: str
+    size: int
+    used_at: float      # last use (the file's mtime, touched on every hit)
+
+
+def cache_evictions(files: Sequence[CachedFile], limit_bytes: int, keep: frozenset[str] = frozenset(),
+                    low_water: float = 0.8) -> list[str]:
+    """Least recently used first, the files to delete so that the cache is back under
+    `low_water` × `limit_bytes`; nothing while it is within the limit. `keep` (the file just
+    written) is never chosen. Going down to the low-water mark, not just under the limit, spares a
+    directory scan on every write of a full cache."""
+    total = sum(f.size for f in files)
+    if total <= limit_bytes:
+        return []
+    target = int(limit_bytes * low_water)
+    out: list[str] = []
+    for f in sorted(files, key=lambda f: (f.used_at, f.name)):
+        if total <= target:
+            break
+        if f.name in keep:
+            continue
+        out.append(f.name)
+        total -= f.size
+    return out

@@ -16,7 +16,7 @@ from floor.api import actor_of, run
 from floor.auth.security import actor, requires
 from floor.db import db_session
 from floor.errors import ApiError, json_body
-from floor.evidence import operations
+from floor.evidence import domain, operations
 from floor.live import domain as live
 from floor.packing import operations as packing
 from floor.packing.domain import DomainError
@@ -37,6 +37,38 @@ def _cache_dir(kind: str) -> Path:
     path = Path(current_app.instance_path) / "evidence-cache" / kind
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _cached(target: Path, produce: Callable[[str], None], suffix: str) -> None:
+    """Make `target` if it is not cached yet (off the event loop), else mark it used; a new file
+    may push the least recently used ones out of the cache."""
+    if target.exists():
+        try:
+            os.utime(target)
+        except OSError:
+            pass   # pruned by another process meanwhile: served if still there, else rebuilt
+        else:
+            return
+    _off_loop(_write_atomically, target, produce, suffix)
+    _prune_cache(target)
+
+
+def _prune_cache(just_written: Path) -> None:
+    root = Path(current_app.instance_path) / "evidence-cache"
+    limit = int(float(current_app.config.get("EVIDENCE_CACHE_MB", 2048)) * 1024 * 1024)
+    files = []
+    for path in root.glob("*/*"):
+        if path.name.startswith(".tmp-"):
+            continue
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        files.append(domain.CachedFile(str(path.relative_to(root)), st.st_size, st.st_mtime))
+    keep = frozenset({str(just_written.relative_to(root))})
+    for name in domain.cache_evictions(files, limit, keep):
+        # A file being sent stays readable through its open handle (POSIX).
+        (root / name).unlink(missing_ok=True)
 
 
 def _refused(exc: DomainError) -> ApiError:
@@ -174,19 +206,18 @@ def frame_jpeg(recording_id: int, frame: int):  # type: ignore[no-untyped-def]
         raise ApiError("video_not_found", "The recording's file is gone.", 404)
     key = hashlib.sha256(f"{_file_identity(real)}|{frame}|{width}|{JPEG_QUALITY}".encode()).hexdigest()
     target = _cache_dir("frames") / f"{recording_id}-{frame}-{key[:24]}.jpg"
-    if not target.exists():
-        from floor.evidence import video
+    from floor.evidence import video
 
-        def produce(tmp: str) -> None:
-            data = video.thumbnail_jpeg(str(real), frame, keyframes or None, width=width,
-                                        quality=JPEG_QUALITY)
-            with open(tmp, "wb") as fh:
-                fh.write(data)
+    def produce(tmp: str) -> None:
+        data = video.thumbnail_jpeg(str(real), frame, keyframes or None, width=width,
+                                    quality=JPEG_QUALITY)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
 
-        try:
-            _off_loop(_write_atomically, target, produce, ".jpg")
-        except video.VideoError as exc:
-            raise _video_error(exc) from None
+    try:
+        _cached(target, produce, ".jpg")
+    except video.VideoError as exc:
+        raise _video_error(exc) from None
     response = send_file(target, mimetype="image/jpeg", conditional=True, max_age=3600)
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response
@@ -210,16 +241,15 @@ def order_clip(order_no: str):  # type: ignore[no-untyped-def]
         raise ApiError("video_not_found", "A recording's file is gone.", 404) from None
     key = hashlib.sha256(json.dumps([identity, fps]).encode()).hexdigest()
     target = _cache_dir("clips") / f"{key[:40]}.mp4"
-    if not target.exists():
-        from floor.evidence import video
+    from floor.evidence import video
 
-        def produce(tmp: str) -> None:
-            video.export_clip(parts, tmp, fps)
+    def produce(tmp: str) -> None:
+        video.export_clip(parts, tmp, fps)
 
-        try:
-            _off_loop(_write_atomically, target, produce, ".mp4")
-        except video.VideoError as exc:
-            raise _video_error(exc) from None
+    try:
+        _cached(target, produce, ".mp4")
+    except video.VideoError as exc:
+        raise _video_error(exc) from None
     response = send_file(target, mimetype="video/mp4", conditional=True, max_age=3600,
                          download_name=f"{order_no}-evidence.mp4")
     response.headers["Cache-Control"] = "private, max-age=3600"

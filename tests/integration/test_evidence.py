@@ -266,6 +266,25 @@ def test_bad_input(api, root, footage, tmp_path):
     assert api.get("/api/v1/evidence/frames/1/0.jpg?width=120").status_code == 200
 
 
+def test_the_frame_cache_stays_within_its_size(app, api, waved, root, footage):
+    register_cameras(api, root, footage)
+    pack(api, waved)
+    body = api.get("/api/v1/orders/TB001/evidence").get_json()
+    urls = [s["thumbnail_url"] for c in body["clips"] for s in c["scans"]]
+    one = len(api.get(urls[0]).data)
+    app.config["EVIDENCE_CACHE_MB"] = 3.5 * one / (1024 * 1024)   # room for about three frames
+    cache = Path(app.instance_path, "evidence-cache")
+    for url in urls:
+        r = api.get(url)
+        assert r.status_code == 200
+        assert sum(p.stat().st_size for p in cache.glob("*/*")) <= 3.5 * one * 1.2
+    # Pruned frames are rebuilt on demand, still exact (the overhead camera: numbers = frames).
+    for clip in body["clips"]:
+        if clip["camera_id"] == "CAM-P01-TOP":
+            for scan in clip["scans"]:
+                assert frame_number(decode_jpeg(api.get(scan["thumbnail_url"]).data)) == scan["frame"]
+
+
 def test_watched_folder_registers_new_files_of_known_cameras(app, api, root, footage):
     api.post("/api/v1/cameras", {"camera_id": "CAM-P01", "station": "P01"})
     (root / "CAM-P09_20260301T080000Z.mp4").write_bytes(b"unknown camera")

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from floor.evidence.domain import (Segment, clip_offsets, hikvision_playback_url, locate,
-                                   parse_recording_name, window)
+from floor.evidence.domain import (CachedFile, Segment, cache_evictions, clip_offsets,
+                                   hikvision_playback_url, locate, parse_recording_name, window)
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
@@ -172,3 +172,34 @@ def test_window_parts_are_contiguous_and_agree_with_locate(segments, start_us, l
     if found is not None:
         owner, frame = found
         assert any(s is owner and first <= frame <= last for s, first, last in parts)
+
+
+def cached(*specs: tuple[str, int, float]) -> list[CachedFile]:
+    return [CachedFile(name, size, used) for name, size, used in specs]
+
+
+@pytest.mark.parametrize("files, limit, keep, evicted", [
+    (cached(("a", 40, 1), ("b", 40, 2)), 100, (), []),                      # within the limit
+    (cached(("a", 50, 1), ("b", 50, 2)), 100, (), []),                      # exactly at it
+    (cached(("a", 40, 3), ("b", 40, 1), ("c", 40, 2)), 100, (), ["b"]),     # down to 80
+    (cached(("a", 40, 3), ("b", 40, 1), ("c", 45, 2)), 100, (), ["b", "c"]),
+    (cached(("a", 40, 3), ("b", 40, 1), ("c", 40, 2)), 100, ("b",), ["c"]),
+    (cached(("new", 500, 9), ("old", 10, 1)), 100, ("new",), ["old"]),       # never the new one
+    (cached(("a", 30, 5), ("b", 30, 5), ("c", 60, 1)), 100, (), ["c"]),
+])
+def test_cache_evictions_least_recently_used_first(files, limit, keep, evicted):
+    assert cache_evictions(files, limit, frozenset(keep)) == evicted
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.floats(0, 1e9)), max_size=30),
+       st.integers(1, 5 * 10**6))
+def test_after_eviction_the_cache_is_under_the_low_water_mark(specs, limit):
+    files = [CachedFile(f"f{k}", size, used) for k, (size, used) in enumerate(specs)]
+    gone = set(cache_evictions(files, limit))
+    left = [f for f in files if f.name not in gone]
+    total = sum(f.size for f in files)
+    assert not gone if total <= limit else sum(f.size for f in left) <= limit * 0.8
+    # Whatever stays was used no earlier than whatever went.
+    if gone and left:
+        assert min(f.used_at for f in left) >= max(f.used_at for f in files if f.name in gone)
