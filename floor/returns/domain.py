@@ -22,9 +22,14 @@ Results of a report line (one per snapshot line, plus one per returned unit no l
 A line that is both short and of another lot is `lot_mismatch`; every applicable word is also
 listed in the line's `issues`, with `missing_qty` and `over_qty` always present.
 
+Serials are judged too, without a result word of their own (the five above are the contract's):
+where packing recorded serials for a line, a returned unit whose serial is not among them adds
+`serial_mismatch` to the line's `issues` and names it in `mismatched_serials`: same SKU, same lot
+maybe, but not the unit that was shipped. Live, that scan's verdict is `serial_mismatch`.
+
 Suggested outcome:
 
-- any `foreign_item` or `lot_mismatch` → `manual_review`;
+- any `foreign_item`, `lot_mismatch` or `serial_mismatch` → `manual_review`;
 - any `over_returned` (a unit of the SKU beyond what was shipped) → `manual_review` too;
 - otherwise, something `missing`, or a returned unit `opened` or `damaged` → `partial`;
 - otherwise (every line matched, every unit resellable) → `refund`.
@@ -47,7 +52,8 @@ from floor.packing.domain import Kit, KitLine
 CONDITIONS = ("resellable", "opened", "damaged")
 RESULTS = ("matched", "missing", "lot_mismatch", "over_returned", "foreign_item")
 DIFFERENCES = frozenset({"missing", "lot_mismatch", "over_returned", "foreign_item"})
-VERDICTS = ("matched", "lot_mismatch", "foreign_item", "over_returned", "unreadable")
+VERDICTS = ("matched", "lot_mismatch", "serial_mismatch", "foreign_item", "over_returned",
+            "unreadable")
 OUTCOMES = ("refund", "partial", "manual_review")
 
 
@@ -105,7 +111,8 @@ class Comparison:
         return out
 
     def differences(self) -> int:
-        return sum(1 for line in self.lines if line["result"] in DIFFERENCES)
+        """Lines with anything to say: a result other than `matched`, or a serial issue."""
+        return sum(1 for line in self.lines if line["issues"])
 
 
 def line_of(kit: Kit, unit: ReturnedUnit) -> KitLine | None:
@@ -127,6 +134,14 @@ def _lot_differs(unit: ReturnedUnit, lots: Sequence[str]) -> bool:
     return bool(lots) and unit.lot is not None and unit.lot not in lots
 
 
+def packed_serials(line: KitLine, packed: Iterable[PackedUnit]) -> list[str]:
+    return sorted({unit.serial for unit in packed if unit.sku == line.sku and unit.serial})
+
+
+def _serial_differs(unit: ReturnedUnit, serials: Sequence[str]) -> bool:
+    return bool(serials) and unit.serial is not None and unit.serial not in serials
+
+
 def scan_verdict(kit: Kit, packed: Sequence[PackedUnit], earlier: Sequence[ReturnedUnit],
                  unit: ReturnedUnit) -> ScanVerdict:
     """The live word for one scan, given the readable scans of this return made before it."""
@@ -142,6 +157,10 @@ def scan_verdict(kit: Kit, packed: Sequence[PackedUnit], earlier: Sequence[Retur
               "lot": unit.lot, "packed_lots": lots}
     if _lot_differs(unit, lots):
         return ScanVerdict("lot_mismatch", line.line_no, line.sku, params)
+    serials = packed_serials(line, packed)
+    if _serial_differs(unit, serials):
+        return ScanVerdict("serial_mismatch", line.line_no, line.sku,
+                           {**params, "serial": unit.serial, "packed_serials": serials})
     if before >= line.qty:
         return ScanVerdict("over_returned", line.line_no, line.sku, params)
     return ScanVerdict("matched", line.line_no, line.sku, params)
@@ -168,18 +187,22 @@ def compare(kit: Kit, packed: Sequence[PackedUnit], returned: Sequence[ReturnedU
         units = sorted(by_line[line.line_no], key=_scan_key)
         lots = expected_lots(line, packed)
         mismatched = [u for u in units if _lot_differs(u, lots)]
+        serials = packed_serials(line, packed)
+        other_units = [u for u in units if _serial_differs(u, serials)]
         returned_qty = len(units)
         missing_qty = max(line.qty - returned_qty, 0)
         over_qty = max(returned_qty - line.qty, 0)
         issues = (["lot_mismatch"] if mismatched else []) + \
+            (["serial_mismatch"] if other_units else []) + \
             (["over_returned"] if over_qty else []) + (["missing"] if missing_qty else [])
-        result = issues[0] if issues else "matched"
+        result = next((word for word in issues if word in RESULTS), "matched")
         lines.append({
             "result": result, "issues": issues, "line_no": line.line_no, "sku": line.sku,
             "name": line.name, "role": line.role, "snapshot_line": line.as_dict(),
             "expected_qty": line.qty, "returned_qty": returned_qty, "missing_qty": missing_qty,
             "over_qty": over_qty, "packed_lots": lots,
-            "packed_serials": sorted({u.serial for u in packed if u.sku == line.sku and u.serial}),
+            "packed_serials": serials,
+            "mismatched_serials": sorted({u.serial for u in other_units if u.serial}),
             "returned_lots": sorted({u.lot for u in units if u.lot}),
             "mismatched_lots": sorted({u.lot for u in mismatched if u.lot}),
             "conditions": sorted({u.condition for u in units}),
@@ -189,7 +212,7 @@ def compare(kit: Kit, packed: Sequence[PackedUnit], returned: Sequence[ReturnedU
             "result": "foreign_item", "issues": ["foreign_item"], "line_no": None,
             "sku": unit.catalog_sku, "name": unit.catalog_name, "role": None,
             "snapshot_line": None, "expected_qty": 0, "returned_qty": 1, "missing_qty": 0,
-            "over_qty": 1, "packed_lots": [], "packed_serials": [],
+            "over_qty": 1, "packed_lots": [], "packed_serials": [], "mismatched_serials": [],
             "returned_lots": [unit.lot] if unit.lot else [], "mismatched_lots": [],
             "conditions": [unit.condition], "scans": [unit.as_dict()]})
     return Comparison(tuple(lines), suggest_outcome(lines))
@@ -198,7 +221,7 @@ def compare(kit: Kit, packed: Sequence[PackedUnit], returned: Sequence[ReturnedU
 def suggest_outcome(lines: Sequence[Mapping[str, Any]]) -> str:
     """The rule in the module docstring: manual_review > partial > refund."""
     results = {line["result"] for line in lines} | {i for line in lines for i in line["issues"]}
-    if results & {"foreign_item", "lot_mismatch", "over_returned"}:
+    if results & {"foreign_item", "lot_mismatch", "serial_mismatch", "over_returned"}:
         return "manual_review"
     conditions = {c for line in lines for c in line["conditions"]}
     if "missing" in results or conditions - {"resellable"}:

@@ -27,6 +27,8 @@ def _verdict_message(verdict: str, params: dict[str, Any]) -> str:
         "matched": _("Matches the packed kit."),
         "lot_mismatch": _("Lot %(lot)s was not packed (packed: %(packed)s).",
                           lot=params.get("lot") or "-", packed=lots),
+        "serial_mismatch": _("Serial %(serial)s was not packed in this order.",
+                             serial=params.get("serial") or "-"),
         "foreign_item": _("Never in this order: swapped goods?"),
         "over_returned": _("More came back than was packed."),
         "unreadable": _("Unreadable code: scan again."),

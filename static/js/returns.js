@@ -146,7 +146,7 @@
 
   function verdictText(answer) {
     var params = answer.params || {};
-    var text = t("v_" + answer.verdict, { lot: answer.lot || "-",
+    var text = t("v_" + answer.verdict, { lot: answer.lot || "-", serial: answer.serial || "-",
                                           packed: (params.packed_lots || []).join(", ") || "-" });
     var what = answer.name || answer.sku || "";
     return what ? text + " · " + what : text;
@@ -211,7 +211,7 @@
     linesEl.textContent = "";
     (comparison.lines || []).forEach(function (line) {
       var node = lineTpl.content.firstElementChild.cloneNode(true);
-      var diff = !!DIFFERENCES[line.result];
+      var diff = !!DIFFERENCES[line.result] || !!(line.issues && line.issues.length);
       node.setAttribute("data-result", line.result);
       node.setAttribute("data-sku", line.sku || "");
       if (diff) node.classList.add("rq-diff");
@@ -230,6 +230,9 @@
       }
       if (line.result === "lot_mismatch") {
         label += " · " + (line.mismatched_lots || []).join(", ") + " ≠ " + (line.packed_lots || []).join(", ");
+      }
+      if ((line.mismatched_serials || []).length) {
+        label += " · " + t("serial_mismatch") + " " + line.mismatched_serials.join(", ");
       }
       result.textContent = label;
       result.setAttribute("data-result", line.result);
@@ -258,7 +261,8 @@
         line.scans.forEach(function (scan) {
           var chip = el("span", "rq-scan");
           chip.setAttribute("data-condition", scan.condition);
-          var bad = scan.lot && (line.mismatched_lots || []).indexOf(scan.lot) >= 0;
+          var bad = (scan.lot && (line.mismatched_lots || []).indexOf(scan.lot) >= 0) ||
+            (scan.serial && (line.mismatched_serials || []).indexOf(scan.serial) >= 0);
           if (bad || line.result === "foreign_item") chip.classList.add("rq-scan-bad");
           chip.textContent = (scan.lot ? scan.lot : scan.code) + " · " + conditionLabel(scan.condition);
           backEl.appendChild(chip);
@@ -266,7 +270,9 @@
       }
       linesEl.appendChild(node);
     });
-    var diffs = (comparison.lines || []).filter(function (l) { return DIFFERENCES[l.result]; }).length;
+    var diffs = (comparison.lines || []).filter(function (l) {
+      return DIFFERENCES[l.result] || (l.issues && l.issues.length);
+    }).length;
     summaryEl.textContent = t("summary", { diff: diffs, outcome: t(comparison.suggested_outcome || "refund") });
     summaryEl.setAttribute("data-differences", String(diffs));
     summaryEl.className = "rq-summary" + (diffs ? " rq-summary-bad" : "");
@@ -284,7 +290,8 @@
     var list = $("report-lines");
     list.textContent = "";
     (report.lines || []).forEach(function (line) {
-      var li = el("li", "rq-report-line" + (DIFFERENCES[line.result] ? " rq-diff" : ""));
+      var differs = DIFFERENCES[line.result] || (line.issues && line.issues.length);
+      var li = el("li", "rq-report-line" + (differs ? " rq-diff" : ""));
       li.setAttribute("data-result", line.result);
       var res = el("span", "rq-result", t(line.result));
       res.setAttribute("data-result", line.result);
@@ -293,6 +300,7 @@
       var extra = "";
       if (line.missing_qty) extra += " · " + t("missing_qty", { n: line.missing_qty });
       if (line.result === "lot_mismatch") extra += " · " + (line.mismatched_lots || []).join(", ") + " ≠ " + (line.packed_lots || []).join(", ");
+      if ((line.mismatched_serials || []).length) extra += " · " + t("serial_mismatch") + " " + line.mismatched_serials.join(", ");
       li.appendChild(el("span", "rq-report-what", what + extra));
       list.appendChild(li);
     });

@@ -154,6 +154,8 @@ def test_qc_inspects_a_return_on_a_handheld(handheld: Any, browser: Any, live_se
         badge = line.locator(".rq-line-head .rq-result")
         assert badge.evaluate("e => getComputedStyle(e).backgroundColor") == RED
     expect(sample_line.locator(".rq-result")).to_contain_text("LX-9")
+    # S9 was never packed either: the serial is named beside the lot.
+    expect(sample_line.locator(".rq-result")).to_contain_text("S9")
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
     # Close: a second tap confirms it. The report names the missing gift and the swapped lot.

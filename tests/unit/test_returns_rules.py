@@ -93,6 +93,41 @@ def test_no_lot_to_compare_with_is_no_mismatch():
     assert domain.compare(kit, (PackedUnit("A"),), [unit("A1", "ANY")]).lines[0]["result"] == "matched"
 
 
+SERIAL_KIT = parse_kit([{"sku": "PHONE", "qty": 2, "barcodes": ["P1"]}])
+SERIAL_PACKED = (PackedUnit("PHONE", "L1", "SN-1"), PackedUnit("PHONE", "L1", "SN-2"))
+
+
+def serial_unit(serial, lot="L1"):
+    return ReturnedUnit(f"s-{serial}", "P1", ("P1",), "resellable", lot, serial)
+
+
+@pytest.mark.parametrize("serials, result, issues, mismatched, outcome", [
+    (["SN-1", "SN-2"], "matched", [], [], "refund"),
+    (["SN-2", "SN-1"], "matched", [], [], "refund"),
+    (["SN-1", "SN-9"], "matched", ["serial_mismatch"], ["SN-9"], "manual_review"),
+    (["SN-9"], "missing", ["serial_mismatch", "missing"], ["SN-9"], "manual_review"),
+    (["SN-1", None], "matched", [], [], "refund"),          # no serial read: nothing to compare
+])
+def test_a_unit_that_was_not_the_one_shipped_is_named_by_its_serial(serials, result, issues,
+                                                                    mismatched, outcome):
+    returned = [serial_unit(s) if s else ReturnedUnit("s-none", "P1", ("P1",), lot="L1") for s in serials]
+    comparison = domain.compare(SERIAL_KIT, SERIAL_PACKED, returned)
+    line = comparison.lines[0]
+    assert (line["result"], line["issues"], line["mismatched_serials"]) == (result, issues, mismatched)
+    assert line["packed_serials"] == ["SN-1", "SN-2"]
+    assert comparison.suggested_outcome == outcome
+    assert comparison.differences() == (1 if issues else 0)
+    verdict = domain.scan_verdict(SERIAL_KIT, SERIAL_PACKED, [], serial_unit("SN-9"))
+    assert (verdict.verdict, verdict.params["packed_serials"]) == ("serial_mismatch", ["SN-1", "SN-2"])
+    assert domain.scan_verdict(SERIAL_KIT, SERIAL_PACKED, [], serial_unit("SN-2")).verdict == "matched"
+
+
+def test_serials_are_not_judged_where_packing_recorded_none():
+    comparison = domain.compare(SERIAL_KIT, (PackedUnit("PHONE", "L1"),) * 2,
+                                [serial_unit("SN-7"), serial_unit("SN-8")])
+    assert comparison.lines[0]["issues"] == [] and comparison.suggested_outcome == "refund"
+
+
 LIVE = [
     # (description, earlier, this scan, verdict)
     ("a packed unit", [], unit("M1", "LM"), "matched"),
