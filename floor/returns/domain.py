@@ -22,6 +22,11 @@ Results of a report line (one per snapshot line, plus one per returned unit no l
 A line that is both short and of another lot is `lot_mismatch`; every applicable word is also
 listed in the line's `issues`, with `missing_qty` and `over_qty` always present.
 
+What went into the box is what is expected back, not the kit as ordered: a unit a supervisor
+credited to a line by an override (a substitute, a damaged label) counts as packed on that line,
+and its code finds that line on return; units of a line a supervisor waived (out of stock) were
+never shipped, so the line's `expected_qty` is the kit's quantity less `waived_qty`.
+
 Serials are judged too, without a result word of their own (the five above are the contract's):
 where packing recorded serials for a line, a returned unit whose serial is not among them adds
 `serial_mismatch` to the line's `issues` and names it in `mismatched_serials`: same SKU, same lot
@@ -115,11 +120,21 @@ class Comparison:
         return sum(1 for line in self.lines if line["issues"])
 
 
-def line_of(kit: Kit, unit: ReturnedUnit) -> KitLine | None:
-    """The snapshot line a returned unit belongs to, by any of its item keys."""
+def line_of(kit: Kit, unit: ReturnedUnit, substitutes: Mapping[str, int] | None = None) -> KitLine | None:
+    """The snapshot line a returned unit belongs to, by any of its item keys; failing that, the
+    line a supervisor credited that code to when packing."""
     if not unit.readable:
         return None
-    return kit.line_for_keys(unit.keys or (unit.code,))
+    keys = unit.keys or (unit.code,)
+    line = kit.line_for_keys(keys)
+    if line is None and substitutes:
+        credited = next((substitutes[key] for key in keys if key in substitutes), None)
+        line = kit.line(credited) if credited is not None else None
+    return line
+
+
+def expected_qty(line: KitLine, waived: Mapping[int, int] | None) -> int:
+    return max(line.qty - (waived or {}).get(line.line_no, 0), 0)
 
 
 def expected_lots(line: KitLine, packed: Iterable[PackedUnit]) -> list[str]:
@@ -143,17 +158,19 @@ def _serial_differs(unit: ReturnedUnit, serials: Sequence[str]) -> bool:
 
 
 def scan_verdict(kit: Kit, packed: Sequence[PackedUnit], earlier: Sequence[ReturnedUnit],
-                 unit: ReturnedUnit) -> ScanVerdict:
+                 unit: ReturnedUnit, *, waived: Mapping[int, int] | None = None,
+                 substitutes: Mapping[str, int] | None = None) -> ScanVerdict:
     """The live word for one scan, given the readable scans of this return made before it."""
     if not unit.readable:
         return ScanVerdict("unreadable")
-    line = line_of(kit, unit)
+    line = line_of(kit, unit, substitutes)
     if line is None:
         return ScanVerdict("foreign_item", None, unit.catalog_sku,
                            {"code": unit.code, "name": unit.catalog_name})
     lots = expected_lots(line, packed)
-    before = sum(1 for other in earlier if line_of(kit, other) is line)
-    params = {"name": line.name, "role": line.role, "qty": line.qty, "returned": before + 1,
+    before = sum(1 for other in earlier if line_of(kit, other, substitutes) is line)
+    shipped = expected_qty(line, waived)
+    params = {"name": line.name, "role": line.role, "qty": shipped, "returned": before + 1,
               "lot": unit.lot, "packed_lots": lots}
     if _lot_differs(unit, lots):
         return ScanVerdict("lot_mismatch", line.line_no, line.sku, params)
@@ -161,7 +178,7 @@ def scan_verdict(kit: Kit, packed: Sequence[PackedUnit], earlier: Sequence[Retur
     if _serial_differs(unit, serials):
         return ScanVerdict("serial_mismatch", line.line_no, line.sku,
                            {**params, "serial": unit.serial, "packed_serials": serials})
-    if before >= line.qty:
+    if before >= shipped:
         return ScanVerdict("over_returned", line.line_no, line.sku, params)
     return ScanVerdict("matched", line.line_no, line.sku, params)
 
@@ -170,14 +187,16 @@ def _scan_key(unit: ReturnedUnit) -> tuple[str, str]:
     return (unit.scan_id, unit.code)
 
 
-def compare(kit: Kit, packed: Sequence[PackedUnit], returned: Sequence[ReturnedUnit]) -> Comparison:
+def compare(kit: Kit, packed: Sequence[PackedUnit], returned: Sequence[ReturnedUnit], *,
+            waived: Mapping[int, int] | None = None,
+            substitutes: Mapping[str, int] | None = None) -> Comparison:
     """Every snapshot line against what came back, then every unit no line lists."""
     by_line: dict[int, list[ReturnedUnit]] = {line.line_no: [] for line in kit.lines}
     foreign: list[ReturnedUnit] = []
     for unit in returned:
         if not unit.readable:
             continue
-        line = line_of(kit, unit)
+        line = line_of(kit, unit, substitutes)
         if line is None:
             foreign.append(unit)
         else:
@@ -190,8 +209,9 @@ def compare(kit: Kit, packed: Sequence[PackedUnit], returned: Sequence[ReturnedU
         serials = packed_serials(line, packed)
         other_units = [u for u in units if _serial_differs(u, serials)]
         returned_qty = len(units)
-        missing_qty = max(line.qty - returned_qty, 0)
-        over_qty = max(returned_qty - line.qty, 0)
+        shipped = expected_qty(line, waived)
+        missing_qty = max(shipped - returned_qty, 0)
+        over_qty = max(returned_qty - shipped, 0)
         issues = (["lot_mismatch"] if mismatched else []) + \
             (["serial_mismatch"] if other_units else []) + \
             (["over_returned"] if over_qty else []) + (["missing"] if missing_qty else [])
@@ -199,7 +219,8 @@ def compare(kit: Kit, packed: Sequence[PackedUnit], returned: Sequence[ReturnedU
         lines.append({
             "result": result, "issues": issues, "line_no": line.line_no, "sku": line.sku,
             "name": line.name, "role": line.role, "snapshot_line": line.as_dict(),
-            "expected_qty": line.qty, "returned_qty": returned_qty, "missing_qty": missing_qty,
+            "expected_qty": shipped, "waived_qty": line.qty - shipped,
+            "returned_qty": returned_qty, "missing_qty": missing_qty,
             "over_qty": over_qty, "packed_lots": lots,
             "packed_serials": serials,
             "mismatched_serials": sorted({u.serial for u in other_units if u.serial}),
@@ -211,7 +232,8 @@ def compare(kit: Kit, packed: Sequence[PackedUnit], returned: Sequence[ReturnedU
         lines.append({
             "result": "foreign_item", "issues": ["foreign_item"], "line_no": None,
             "sku": unit.catalog_sku, "name": unit.catalog_name, "role": None,
-            "snapshot_line": None, "expected_qty": 0, "returned_qty": 1, "missing_qty": 0,
+            "snapshot_line": None, "expected_qty": 0, "waived_qty": 0, "returned_qty": 1,
+            "missing_qty": 0,
             "over_qty": 1, "packed_lots": [], "packed_serials": [], "mismatched_serials": [],
             "returned_lots": [unit.lot] if unit.lot else [], "mismatched_lots": [],
             "conditions": [unit.condition], "scans": [unit.as_dict()]})

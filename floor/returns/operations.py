@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from floor.eventlog import PendingEvent, record_event
 from floor.packing import domain as packing_domain
 from floor.packing import operations as packing
 from floor.packing.domain import Actor, DomainError
-from floor.packing.models import KitSnapshot, Order, PackSession, Sku, SkuBarcode
+from floor.packing.models import KitSnapshot, Order, Override, PackSession, Sku, SkuBarcode
 from floor.returns import domain
 from floor.returns.models import InspectionReport, ReturnOrder, ReturnScan
 from floor.scan import domain as scan_domain
@@ -264,6 +265,59 @@ def packed_units(rows: list[ScanEvent]) -> list[domain.PackedUnit]:
                               _iso(r.at) or "") for r in rows]
 
 
+@dataclass(frozen=True)
+class Shipped:
+    """What went into the box (see floor.returns.domain): the accepted packing scans, the units
+    supervisors credited by override, the units of waived lines that never went in."""
+    units: list[domain.PackedUnit]
+    shown: list[dict[str, Any]]             # the same units, as the QC screen lists them
+    waived: dict[int, int]
+    substitutes: dict[str, int]
+
+
+def _packed_view(r: ScanEvent, sku: str | None, line_no: int | None,
+                 override: Override | None = None) -> dict[str, Any]:
+    return {"scan_id": r.scan_id, "sku": sku, "line_no": line_no, "code": r.code, "lot": r.lot,
+            "serial": r.serial, "by": r.by, "station": r.station, "device_id": r.device_id,
+            "at": _iso(r.at),
+            "override": None if override is None else {
+                "refused_code": override.refused_code, "reason_code": override.reason_code,
+                "by": override.by, "note": override.note}}
+
+
+def shipped(s: Session, ret: ReturnOrder) -> Shipped:
+    kit = kit_of(ret)
+    rows = packed_rows(s, ret.order)
+    units = packed_units(rows)
+    shown = [_packed_view(r, r.sku, r.line_no) for r in rows]
+    overrides = s.scalars(select(Override).join(PackSession, Override.session_id == PackSession.id)
+                          .where(PackSession.order_id == ret.order.id,
+                                 PackSession.state == "completed")
+                          .order_by(Override.id)).all()
+    substitutes: dict[str, int] = {}
+    waived_lines: set[int] = set()
+    for o in overrides:
+        waived_lines.update(int(n) for n in (o.waived or []))
+        line = kit.line(o.line_no) if o.line_no is not None else None
+        scan = s.scalar(select(ScanEvent).where(ScanEvent.scan_id == o.scan_id))
+        if line is None or scan is None:
+            continue
+        units.append(domain.PackedUnit(line.sku, scan.lot, scan.serial, scan.scan_id, scan.by,
+                                       scan.station, _iso(scan.at) or ""))
+        shown.append(_packed_view(scan, line.sku, line.line_no, o))
+        norm = _norm_of(scan)
+        for key in (norm.item_keys() if norm.readable else ()):
+            if kit.line_for_keys((key,)) is None:
+                substitutes.setdefault(key, line.line_no)
+    waived = {}
+    for line_no in sorted(waived_lines):
+        line = kit.line(line_no)
+        packed = sum(1 for u in units if u.sku == line.sku)
+        if packed < line.qty:
+            waived[line_no] = line.qty - packed
+    return Shipped(units, shown, waived, substitutes)
+
+
 def _norm_of(row: ReturnScan) -> scan_domain.NormalisedCode:
     if row.verdict == "unreadable" or not row.code:
         return scan_domain.NormalisedCode("", row.symbology_id, error="unreadable")
@@ -311,7 +365,9 @@ def comparison_view(comparison: domain.Comparison) -> dict[str, Any]:
 
 def compare(s: Session, ret: ReturnOrder) -> domain.Comparison:
     units = [u for u in returned_units(s, return_scans(s, ret)) if u.readable]
-    return domain.compare(kit_of(ret), packed_units(packed_rows(s, ret.order)), units)
+    box = shipped(s, ret)
+    return domain.compare(kit_of(ret), box.units, units, waived=box.waived,
+                          substitutes=box.substitutes)
 
 
 # --- scanning what came back ----------------------------------------------------------------
@@ -356,10 +412,11 @@ def record_scan(s: Session, rma_no: str, data: dict[str, Any], actor: Actor,
     catalog = _catalog(s, norm.item_keys()) if norm.readable else None
     unit = _unit(norm, scan_id, condition, catalog)
     kit = kit_of(ret)
-    packed = packed_units(packed_rows(s, ret.order))
+    box = shipped(s, ret)
     rows = return_scans(s, ret)
     earlier = [u for u in returned_units(s, rows) if u.readable]
-    verdict = domain.scan_verdict(kit, packed, earlier, unit)
+    verdict = domain.scan_verdict(kit, box.units, earlier, unit, waived=box.waived,
+                                  substitutes=box.substitutes)
     now = utcnow()
     line = kit.line(verdict.line_no) if verdict.line_no is not None else None
     response = {
@@ -377,7 +434,8 @@ def record_scan(s: Session, rma_no: str, data: dict[str, Any], actor: Actor,
                      verdict=verdict.verdict, response=response, by=actor.name,
                      device_id=device_id, at=now))
     s.flush()
-    comparison = domain.compare(kit, packed, earlier + ([unit] if unit.readable else []))
+    comparison = domain.compare(kit, box.units, earlier + ([unit] if unit.readable else []),
+                                waived=box.waived, substitutes=box.substitutes)
     events = [_event(s, "return_scanned", ret, actor, scan_id=scan_id, verdict=verdict.verdict,
                      sku=verdict.sku, lot=unit.lot, condition=condition,
                      differences=comparison.differences(),
@@ -489,19 +547,19 @@ def detail(s: Session, ret: ReturnOrder) -> dict[str, Any]:
     """Everything the QC screen shows: the return, the snapshot, what was packed, what came
     back, the live comparison, the report once closed."""
     order, snap = ret.order, ret.snapshot
-    packed = packed_rows(s, order)
+    box = shipped(s, ret)
     rows = return_scans(s, ret)
     units = [u for u in returned_units(s, rows) if u.readable]
-    comparison = domain.compare(kit_of(ret), packed_units(packed), units)
+    comparison = domain.compare(kit_of(ret), box.units, units, waived=box.waived,
+                                substitutes=box.substitutes)
     report = report_of(s, ret)
     return {
         **summary(ret, len(rows)),
         "order_status": order.status,
         "snapshot": {"version": snap.version, "hash": snap.content_hash, "lines": snap.lines,
                      "created_at": _iso(snap.created_at)},
-        "packed": [{"scan_id": r.scan_id, "sku": r.sku, "line_no": r.line_no, "code": r.code,
-                    "lot": r.lot, "serial": r.serial, "by": r.by, "station": r.station,
-                    "device_id": r.device_id, "at": _iso(r.at)} for r in packed],
+        "packed": box.shown,
+        "waived": [{"line_no": n, "qty": q} for n, q in sorted(box.waived.items())],
         "scans": [{"scan_id": r.scan_id, "code": r.raw, "sku": r.sku, "lot": r.lot,
                    "serial": r.serial, "condition": r.condition, "note": r.note,
                    "verdict": r.verdict, "photo_url": photo_url(ret, r), "by": r.by,

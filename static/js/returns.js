@@ -234,6 +234,7 @@
       if ((line.mismatched_serials || []).length) {
         label += " · " + t("serial_mismatch") + " " + line.mismatched_serials.join(", ");
       }
+      if (line.waived_qty) label += " · " + t("waived_qty", { n: line.waived_qty });
       result.textContent = label;
       result.setAttribute("data-result", line.result);
       // What was packed for this line: lots, serials, who, where, when, the frame.
@@ -250,6 +251,10 @@
         var facts = el("span", "rq-packed-facts");
         facts.appendChild(el("span", "rq-lot", p.lot ? t("lot") + " " + p.lot : t("no_lot")));
         if (p.serial) facts.appendChild(el("span", "rq-serial", t("serial") + " " + p.serial));
+        if (p.override) {
+          facts.appendChild(el("span", "rq-override", t("credited_by", {
+            by: p.override.by, reason: p.override.reason_code, code: p.code })));
+        }
         facts.appendChild(el("span", "rq-who", t("packed_by", { by: p.by, station: p.station, at: shortTime(p.at) })));
         row.appendChild(facts);
         packedEl.appendChild(row);

@@ -153,6 +153,39 @@ def test_returning_exactly_what_was_packed_suggests_a_refund(api, packed):
     assert report["suggested_outcome"] == "refund"
 
 
+def test_what_a_supervisor_credited_or_waived_at_packing_is_what_is_expected_back(api, waved):
+    """The gift was out of stock and swapped for another item (override: substitute_approved);
+    one of the two samples was out of stock too (the early gift box override waived it)."""
+    waved("TB001", lines=LINES)
+    assert api.scan(WAYBILL)["ok"] and api.scan(MAIN)["ok"] and api.scan(SAMPLE)["ok"]
+    swap = api.scan(FOREIGN, scan_id="swap-1")
+    assert not swap["ok"]
+    r = api.post("/api/v1/scans/swap-1/override", {"reason_code": "substitute_approved", "line_no": 3},
+                 role="supervisor")
+    assert r.status_code == 200, r.get_json()
+    early = api.scan(GIFTBOX, scan_id="box-1")
+    assert early["code"] == "giftbox_incomplete"
+    r = api.post("/api/v1/scans/box-1/override", {"reason_code": "stock_out_waived"}, role="supervisor")
+    assert r.status_code == 200 and r.get_json()["status"] == "packed", r.get_json()
+    assert r.get_json()["waived"] == [2]
+
+    rma = open_return(api).get_json()["rma_no"]
+    detail = api.get(f"/api/v1/returns/{rma}", role="qc").get_json()
+    assert detail["waived"] == [{"line_no": 2, "qty": 1}]
+    credited = [p for p in detail["packed"] if p["override"]]
+    assert [(p["code"], p["sku"], p["override"]["reason_code"]) for p in credited] == [
+        (FOREIGN, "MIRROR", "substitute_approved"), (GIFTBOX, "GIFTBOX", "stock_out_waived")]
+    # The substitute finds the gift's line; one sample is all that was shipped.
+    verdicts = [rscan(api, rma, code).get_json()["verdict"] for code in (MAIN, SAMPLE, FOREIGN, GIFTBOX)]
+    assert verdicts == ["matched"] * 4
+    report = api.post(f"/api/v1/returns/{rma}/close", {}, role="qc").get_json()
+    lines = {line["sku"]: line for line in report["lines"]}
+    assert [line["result"] for line in report["lines"]] == ["matched"] * 4
+    assert (lines["SAMPLE"]["expected_qty"], lines["SAMPLE"]["waived_qty"]) == (1, 1)
+    assert lines["MIRROR"]["scans"][0]["code"] == FOREIGN
+    assert report["suggested_outcome"] == "refund"
+
+
 def test_opening_rules(api, waved, packed):
     waved("TB002", waybill="SF1000000000002", wave="W-2")
     not_packed = open_return(api, "TB002")

@@ -122,6 +122,27 @@ def test_a_unit_that_was_not_the_one_shipped_is_named_by_its_serial(serials, res
     assert domain.scan_verdict(SERIAL_KIT, SERIAL_PACKED, [], serial_unit("SN-2")).verdict == "matched"
 
 
+@pytest.mark.parametrize("returned, waived, substitutes, expected, outcome", [
+    # One sample waived at packing (out of stock): one back is all of it, two is one too many.
+    (lambda: everything()[:2] + everything()[3:], {2: 1}, {}, ["matched"] * 4, "refund"),
+    (lambda: everything(), {2: 1}, {}, ["matched", "over_returned", "matched", "matched"], "manual_review"),
+    # The gift swapped for an approved substitute: its code finds the gift's line.
+    (lambda: everything()[:3] + [unit("SUB"), unit("B1")], {}, {"SUB": 3}, ["matched"] * 4, "refund"),
+    (lambda: everything()[:3] + [unit("SUB"), unit("B1")], {}, {}, ["matched", "matched", "missing",
+                                                                    "matched", "foreign_item"], "manual_review"),
+    # The original gift, not the substitute shipped, still belongs to its line.
+    (lambda: everything(), {}, {"SUB": 3}, ["matched"] * 4, "refund"),
+])
+def test_waived_units_and_credited_substitutes(returned, waived, substitutes, expected, outcome):
+    comparison = domain.compare(KIT, PACKED, returned(), waived=waived, substitutes=substitutes)
+    assert [line["result"] for line in comparison.lines] == expected
+    assert comparison.suggested_outcome == outcome
+    sample = comparison.lines[1]
+    assert (sample["expected_qty"], sample["waived_qty"]) == (2 - waived.get(2, 0), waived.get(2, 0))
+    if substitutes:
+        assert domain.scan_verdict(KIT, PACKED, [], unit("SUB"), substitutes=substitutes).line_no == 3
+
+
 def test_serials_are_not_judged_where_packing_recorded_none():
     comparison = domain.compare(SERIAL_KIT, (PackedUnit("PHONE", "L1"),) * 2,
                                 [serial_unit("SN-7"), serial_unit("SN-8")])
