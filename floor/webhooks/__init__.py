@@ -1,0 +1,1 @@
+"""Status webhooks to an OMS: subscriptions, the outbox fan-out, signed at-least-once delivery."""
