@@ -49,6 +49,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from floor.devices.printing import PrintQueue
     app.extensions["floor.printing"] = PrintQueue(app)
     app.extensions["floor.background"].append("floor.printing")
+    from floor.webhooks.dispatcher import WebhookDispatcher
+    app.extensions["floor.webhooks"] = WebhookDispatcher(app)
+    app.extensions["floor.background"].append("floor.webhooks")
     if app.config.get("RECORDINGS_WATCH"):
         from floor.evidence.watcher import RecordingWatcher
         app.extensions["floor.recordings"] = RecordingWatcher(app)
@@ -58,7 +61,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def start_background(app: Flask) -> Flask:
-    """Start the process's background work (alert evaluation, serial readers, print queue).
+    """Start the process's background work (alert evaluation, serial readers, print queue,
+    webhook dispatch).
     Called by `floor serve` in the serving process, never by create_app()."""
     for name in app.extensions["floor.background"]:
         app.extensions[name].ensure_started()

@@ -46,6 +46,14 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         "MESSAGE_QUEUE": env.get("FLOOR_MESSAGE_QUEUE") or None,
         "SCAN_DEBOUNCE_MS": int(env.get("FLOOR_SCAN_DEBOUNCE_MS", DEFAULT_DEBOUNCE_MS)),
         "WEBHOOK_MAX_BACKOFF_S": int(env.get("FLOOR_WEBHOOK_MAX_BACKOFF_S", 300)),
+        # Status webhooks (floor.webhooks): whether this process may dispatch (one process at a
+        # time does, by lease), tries before the dead-letter list, each POST's timeout, the
+        # parallel sends, how often the outbox is looked at without a wake-up.
+        "WEBHOOKS": env.get("FLOOR_WEBHOOKS", "1") != "0",
+        "WEBHOOK_MAX_ATTEMPTS": int(env.get("FLOOR_WEBHOOK_MAX_ATTEMPTS", 12)),
+        "WEBHOOK_TIMEOUT_S": float(env.get("FLOOR_WEBHOOK_TIMEOUT_S", 5)),
+        "WEBHOOK_WORKERS": int(env.get("FLOOR_WEBHOOK_WORKERS", 8)),
+        "WEBHOOK_POLL_S": float(env.get("FLOOR_WEBHOOK_POLL_S", 0.5)),
         # Scans and API bodies are small; anything larger is refused with 413.
         "MAX_CONTENT_LENGTH": 256 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,

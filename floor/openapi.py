@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from floor.webhooks import domain as webhook_domain
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -229,6 +231,7 @@ def openapi_document() -> dict[str, Any]:
     paths.update(_printing_paths())
     paths.update(_evidence_paths())
     paths.update(_returns_paths())
+    paths.update(_webhook_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "floor API", "version": "1",
@@ -533,3 +536,109 @@ def _returns_paths() -> dict[str, Any]:
                   errors=(401, 403, 404, 409), tag="returns"),
             "responses": {"200": _binary(what, media), **label_errors}}}
     return paths
+
+
+WEBHOOK_TYPES = list(webhook_domain.WEBHOOK_TYPES)
+WEBHOOK_STATES = list(webhook_domain.STATES)
+WEBHOOK_COUNTS = {"type": "object", "description": "Deliveries per state", "properties": {
+    state: {"type": "integer"} for state in WEBHOOK_STATES}}
+WEBHOOK = {"type": "object", "required": ["id", "url", "events", "secret_hint", "enabled"],
+           "properties": {
+    "id": {"type": "integer"}, "url": STR,
+    "events": {"type": "array", "items": {"type": "string", "enum": WEBHOOK_TYPES}},
+    "secret_hint": {"type": "string", "description": "The secret's last characters, masked"},
+    "secret": {"type": "string", "description": "Only in the answer that set it (creation, "
+                                                "rotation); never shown again"},
+    "enabled": {"type": "boolean"},
+    "cursor": {"type": "integer", "description": "The last event-log seq fanned out"},
+    "created_by": STR, "created_at": {"type": "string", "format": "date-time"},
+    "updated_by": {"type": ["string", "null"]}, "updated_at": {"type": ["string", "null"]},
+    "deleted_by": {"type": ["string", "null"]}, "deleted_at": {"type": ["string", "null"]},
+    "counts": WEBHOOK_COUNTS}}
+WEBHOOK_DELIVERY = {"type": "object", "required": ["id", "event_id", "type", "seq", "state"],
+                    "properties": {
+    "id": {"type": "integer"}, "subscription_id": {"type": "integer"},
+    "event_id": {"type": "string", "description": "The event's id as sent (X-Floor-Event-Id): "
+                                                  "stable across retries, dedupe on it"},
+    "type": {"type": "string", "enum": WEBHOOK_TYPES}, "seq": {"type": "integer"},
+    "order_no": {"type": ["string", "null"]},
+    "state": {"type": "string", "enum": WEBHOOK_STATES},
+    "attempts": {"type": "integer"},
+    "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+    "last_status_code": {"type": ["integer", "null"]}, "last_error": {"type": ["string", "null"]},
+    "created_at": STR, "last_attempt_at": {"type": ["string", "null"]},
+    "delivered_at": {"type": ["string", "null"]}, "dead_at": {"type": ["string", "null"]},
+    "body": {"type": "object", "description": "The JSON sent (in the single delivery's answer)"},
+    "attempt_history": {"type": "array", "items": OBJ}}}
+
+
+def _webhook_paths() -> dict[str, Any]:
+    managers = ["supervisor", "integration"]
+    sub_id = [{"name": "sub_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+    delivery_id = [{"name": "delivery_id", "in": "path", "required": True,
+                    "schema": {"type": "integer"}}]
+    events = {"type": "array", "items": {"type": "string", "enum": WEBHOOK_TYPES}, "minItems": 1}
+    secret = {"type": "string", "minLength": 16, "maxLength": 128,
+              "description": "HMAC key of X-Floor-Signature; generated (and answered once) "
+                             "when absent"}
+    return {
+        "/api/v1/webhooks": {
+            "post": _op(
+                "Subscribe a receiver to events (status, pack_result, waybill). Each delivery is "
+                "a signed POST (see docs/webhooks.md); it gets the events committed from now on. "
+                "400 invalid_url, invalid_events, invalid_secret", managers,
+                {"201": _resp("The subscription, with its secret (this once)", WEBHOOK)},
+                {"type": "object", "required": ["url"], "properties": {
+                    "url": {"type": "string", "maxLength": 2000,
+                            "description": "http or https, no credentials"},
+                    "events": {**events, "default": ["status"]}, "secret": secret,
+                    "enabled": {"type": "boolean", "default": True}}},
+                tag="webhooks"),
+            "get": _op(
+                "Every subscription with its delivery counts per state (all=1: deleted ones "
+                "too); secrets are never shown, only a hint", managers,
+                {"200": _resp("Subscriptions", {"type": "object", "properties": {
+                    "subscriptions": {"type": "array", "items": WEBHOOK},
+                    "event_types": {"type": "array", "items": STR}}})},
+                params=[_query("all", "1 to include deleted subscriptions")],
+                errors=(401, 403), tag="webhooks")},
+        "/api/v1/webhooks/{sub_id}": {
+            "get": _op("One subscription with its counts", managers,
+                       {"200": _resp("The subscription", WEBHOOK)}, params=sub_id,
+                       errors=(401, 403, 404), tag="webhooks"),
+            "patch": _op(
+                "Change url, events or enabled (disabled: nothing is sent; enabled again, it "
+                "catches up from where it stopped), or the secret (`secret`, or "
+                "`rotate_secret: true` for a generated one, answered once). 409 webhook_deleted",
+                managers, {"200": _resp("The subscription", WEBHOOK)},
+                {"type": "object", "properties": {
+                    "url": STR, "events": events, "enabled": {"type": "boolean"},
+                    "secret": secret, "rotate_secret": {"type": "boolean"}}},
+                params=sub_id, errors=(400, 401, 403, 404, 409), tag="webhooks"),
+            "delete": _op(
+                "Delete a subscription: nothing more is sent; it and its history stay on record "
+                "(GET with all=1)", managers, {"200": _resp("The subscription", WEBHOOK)},
+                params=sub_id, errors=(401, 403, 404, 409), tag="webhooks")},
+        "/api/v1/webhooks/{sub_id}/deliveries": {"get": _op(
+            "A subscription's deliveries, newest first", managers,
+            {"200": _resp("Deliveries", {"type": "object", "properties": {
+                "deliveries": {"type": "array", "items": WEBHOOK_DELIVERY}}})},
+            params=sub_id + [
+                _query("state", "pending, held, dead, delivered, discarded (comma-separated)"),
+                _query("order_no", "Only this order's"), _query("limit", "1 to 500 (50)")],
+            errors=(400, 401, 403, 404), tag="webhooks")},
+        "/api/v1/webhook-deliveries/{delivery_id}": {"get": _op(
+            "One delivery: the body sent and every attempt (time, status code, latency, error)",
+            managers, {"200": _resp("The delivery", WEBHOOK_DELIVERY)}, params=delivery_id,
+            errors=(401, 403, 404), tag="webhooks")},
+        "/api/v1/webhook-deliveries/{delivery_id}/redeliver": {"post": _op(
+            "Send a dead delivery again from its first attempt; its order's held events follow "
+            "it in order once it is acknowledged. 409 not_dead", managers,
+            {"200": _resp("The delivery", WEBHOOK_DELIVERY)}, params=delivery_id,
+            errors=(401, 403, 404, 409), tag="webhooks")},
+        "/api/v1/webhook-deliveries/{delivery_id}/discard": {"post": _op(
+            "Give up on a dead delivery (recorded with the reason); its order's held events go "
+            "on. 409 not_dead", ["supervisor"], {"200": _resp("The delivery", WEBHOOK_DELIVERY)},
+            {"type": "object", "required": ["reason"], "properties": {"reason": STR}},
+            params=delivery_id, errors=(400, 401, 403, 404, 409), tag="webhooks")},
+    }

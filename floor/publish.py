@@ -15,6 +15,11 @@ def publish(events: Iterable[PendingEvent]) -> None:
     events = list(events)
     if events:
         current_app.extensions["floor.pump"].notify()
+        # Webhooks go out within moments of the commit (when this process dispatches; the
+        # dispatching process polls the outbox otherwise).
+        dispatcher = current_app.extensions.get("floor.webhooks")
+        if dispatcher is not None:
+            dispatcher.notify()
         if any(event.type == "print_queued" for event in events):
             queue = current_app.extensions.get("floor.printing")
             if queue is not None:

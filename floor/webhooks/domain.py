@@ -323,3 +323,59 @@ def excerpt(text: str | None, limit: int = 300) -> str | None:
         return None
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# --- bodies ---------------------------------------------------------------------------------
+
+def warehouse_of(rooms: Sequence[Any]) -> str | None:
+    """Logged events name their warehouse by room (`warehouse:JX`)."""
+    for room in rooms:
+        if isinstance(room, str) and room.startswith("warehouse:"):
+            return room[len("warehouse:"):]
+    return None
+
+
+def status_body(seq: int, payload: Mapping[str, Any], rooms: Sequence[Any]) -> dict[str, Any]:
+    """The contract's fields first, then what else the status event records."""
+    return {"id": event_id(seq, "status"), "type": "status", "seq": seq,
+            "order_no": payload.get("order_no"), "status": payload.get("status"),
+            "at": payload.get("at"), "from_status": payload.get("from"),
+            "by": payload.get("by"), "role": payload.get("role"),
+            "station": payload.get("station"), "device_id": payload.get("device_id"),
+            "warehouse": warehouse_of(rooms), "channel": payload.get("channel"),
+            "wave_no": payload.get("wave_no"), "reason": payload.get("reason")}
+
+
+# Fields of a logged event that are bookkeeping, not news for a receiver.
+_INTERNAL = frozenset({"seq"})
+
+
+def generic_body(seq: int, webhook_type: str, payload: Mapping[str, Any],
+                 rooms: Sequence[Any]) -> dict[str, Any]:
+    """A type without a body of its own: the logged event's fields as they are."""
+    body: dict[str, Any] = {"id": event_id(seq, webhook_type), "type": webhook_type, "seq": seq}
+    body.update({k: v for k, v in payload.items() if k not in _INTERNAL and k not in body})
+    body.setdefault("warehouse", warehouse_of(rooms))
+    return body
+
+
+def pack_result_lines(kit_lines: Sequence[Mapping[str, Any]], counts: Mapping[str, Any],
+                      waived: Iterable[Any], units: Sequence[Mapping[str, Any]]
+                      ) -> list[dict[str, Any]]:
+    """Each snapshot line with what went into the box: the units (lot, serial, scan) credited
+    to it, how many the session counted, and whether a supervisor waived it."""
+    waived_lines = {int(n) for n in waived}
+    by_line: dict[int, list[dict[str, Any]]] = {}
+    for unit in units:
+        if unit.get("line_no") is not None:
+            by_line.setdefault(int(unit["line_no"]), []).append(
+                {k: v for k, v in unit.items() if k != "line_no"})
+    out = []
+    for line in kit_lines:
+        line_no = int(line["line_no"])
+        out.append({"line_no": line_no, "sku": line.get("sku"), "name": line.get("name"),
+                    "role": line.get("role"), "qty": line.get("qty"),
+                    "packed_qty": int(counts.get(str(line_no), counts.get(line_no, 0)) or 0),
+                    "waived": line_no in waived_lines,
+                    "units": by_line.get(line_no, [])})
+    return out
