@@ -62,8 +62,9 @@ def http_post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) 
                            allow_redirects=False, stream=True) as response:
             error = None
             if not domain.is_acknowledged(response.status_code):
-                head = response.raw.read(ERROR_BODY_BYTES, decode_content=True) or b""
-                error = f"HTTP {response.status_code}: {head.decode('utf-8', 'replace')}"
+                head = (response.raw.read(ERROR_BODY_BYTES, decode_content=True) or b"")
+                text = head.decode("utf-8", "replace").strip()
+                error = f"HTTP {response.status_code}" + (f": {text}" if text else "")
             return SendResult(response.status_code, error, (time.perf_counter() - start) * 1000)
     except requests.Timeout as exc:
         return SendResult(None, f"timeout: {exc}", (time.perf_counter() - start) * 1000)
