@@ -15,6 +15,7 @@ def register(app: Flask, socketio: SocketIO) -> None:
     from floor.returns import views as returns_views
     from floor.scan import sockets as scan_sockets
     from floor.scan import views as scan_views
+    from floor.stock import views as stock_views
     from floor.web import views as web_views
     from floor.webhooks import views as webhook_views
 
@@ -27,6 +28,7 @@ def register(app: Flask, socketio: SocketIO) -> None:
     app.register_blueprint(print_views.bp)
     app.register_blueprint(evidence_views.bp)
     app.register_blueprint(returns_views.bp)
+    app.register_blueprint(stock_views.bp)
     app.register_blueprint(webhook_views.bp)
     socketio.on_namespace(scan_sockets.FloorNamespace("/floor"))
     if app.config.get("BENCH_ENDPOINTS"):

@@ -8,6 +8,7 @@ from floor.live import models as live_models  # noqa: F401
 from floor.packing import models as packing_models  # noqa: F401
 from floor.returns import models as returns_models  # noqa: F401
 from floor.scan import models as scan_models  # noqa: F401
+from floor.stock import models as stock_models  # noqa: F401
 from floor.webhooks import models as webhook_models  # noqa: F401
 
 metadata = Base.metadata

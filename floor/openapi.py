@@ -94,6 +94,99 @@ ORDER_OUT = {"type": "object", "required": ["order_no", "status", "timeline", "s
                             "overrides": {"type": "array", "items": OBJ}}}
 
 
+STOCK_ITEM_IN = {"type": "object", "required": ["sku", "on_hand"], "properties": {
+    "sku": STR, "on_hand": {"type": "integer", "minimum": 0},
+    "low_threshold": {"type": ["integer", "null"], "minimum": 0,
+                      "description": "Absent: kept; null: the warehouse default"}}}
+STOCK_ITEM = {"type": "object", "properties": {
+    "sku": STR, "name": {"type": ["string", "null"]}, "on_hand": {"type": "integer"},
+    "low_threshold": {"type": ["integer", "null"]}, "effective_threshold": {"type": ["integer", "null"]},
+    "reserved": {"type": "integer"}, "available": {"type": "integer"}, "low": {"type": "boolean"},
+    "level": {"type": ["string", "null"], "enum": ["yellow", "red", None]},
+    "updated_at": STR, "updated_by": STR}}
+STOCK_SET = {"type": "object", "properties": {
+    "warehouse": STR, "received": {"type": "integer"}, "created": {"type": "integer"},
+    "changed": {"type": "integer"}, "unchanged": {"type": "integer"},
+    "items": {"type": "array", "items": STOCK_ITEM},
+    "ignored_columns": {"type": "array", "items": STR}}}
+SHORTFALL = {"type": "object", "required": ["sku", "needed", "on_hand", "order_nos"], "properties": {
+    "sku": STR, "needed": {"type": "integer"}, "on_hand": {"type": "integer"},
+    "reserved": {"type": "integer"}, "available": {"type": "integer"},
+    "short_by": {"type": "integer"}, "order_nos": {"type": "array", "items": STR}}}
+WAVE_IN = {"type": "object", "required": ["wave_no", "order_nos"], "properties": {
+    "wave_no": STR, "station": STR, "order_nos": {"type": "array", "items": STR},
+    "release_anyway": {"type": "boolean", "description": "Release although tracked stock is "
+                                                         "short (needs reason)"},
+    "hold_short": {"type": "boolean", "description": "Put the short orders on hold (needs "
+                                                     "reason), release the rest"},
+    "split": {"type": "boolean", "description": "Release the orders that can be served; the "
+                                                "short ones are left out"},
+    "reason": STR}}
+
+
+def _waves_post() -> dict[str, Any]:
+    op = _op("Assign orders to a wave; freezes each order's kit snapshot. The new orders are first "
+             "checked against tracked stock: short → 409 stock_shortfall (nothing changes) unless "
+             "one of release_anyway, hold_short, split is chosen",
+             ["integration", "supervisor"],
+             {"200": _resp("The wave, with `stock` (the check), `left_out` and `held`", OBJ)},
+             WAVE_IN, errors=(400, 401, 403, 404))
+    op["responses"]["409"] = _resp(
+        "stock_shortfall (with `shortfall` and `short_orders`), nothing_to_release, "
+        "order_not_waveable, mixed_warehouses",
+        {"type": "object", "required": ["code", "message"], "properties": {
+            "code": STR, "message": STR, "shortfall": {"type": "array", "items": SHORTFALL},
+            "short_orders": {"type": "array", "items": OBJ}}})
+    return op
+
+
+def _stock_paths() -> dict[str, Any]:
+    writers = ["supervisor", "integration"]
+    return {
+        "/api/v1/orders/{order_no}/waybill": {"post": _op(
+            "Tracking numbers in: bind or replace the order's waybill (audited, a `waybill` "
+            "event; an order complete but for its waybill becomes packed; the missing-tracking "
+            "alert clears). The same number again changes nothing. 409 waybill_in_use, "
+            "waybill_is_item_code, order_closed; 400 invalid_waybill",
+            ["integration", "supervisor"], {"200": _resp("The order's waybill", OBJ)},
+            {"type": "object", "required": ["waybill_no"], "properties": {
+                "waybill_no": STR, "reason": STR, "channel": STR, "device_id": STR}},
+            params=[_path("order_no", "Order number"), _query("channel", "Sales channel")],
+            errors=(400, 401, 403, 404, 409))},
+        "/api/v1/stock": {
+            "put": _op(
+                "Set counted stock levels of tracked SKUs (a movement per change; SKUs with no "
+                "stock record are not checked)", writers, {"200": _resp("What changed", STOCK_SET)},
+                {"type": "object", "required": ["warehouse", "items"], "properties": {
+                    "warehouse": STR, "note": STR,
+                    "items": {"type": "array", "items": STOCK_ITEM_IN, "maxItems": 5000}}},
+                errors=(400, 401, 403, 413), tag="stock"),
+            "get": _op(
+                "A warehouse's tracked SKUs (on hand, reserved by released waves, available, "
+                "low) and the last movements", writers,
+                {"200": _resp("Stock", {"type": "object", "properties": {
+                    "warehouse": STR, "items": {"type": "array", "items": STOCK_ITEM},
+                    "movements": {"type": "array", "items": OBJ},
+                    "last_seq": {"type": "integer"}}})},
+                params=[_query("warehouse", "Warehouse code (default: the caller's, else the first)"),
+                        _query("sku", "One SKU")], errors=(400, 401, 403, 404), tag="stock")},
+        "/api/v1/stock/upload": {"post": {
+            **_op("Set levels from a CSV (sku,on_hand[,low_threshold]; UTF-8, BOM or not): every "
+                  "line applied or none (400 invalid_csv with each bad line's number)", writers,
+                  {"200": _resp("What changed", STOCK_SET)}, errors=(400, 401, 403, 413),
+                  params=[_query("warehouse", "Warehouse code (or the form field)")], tag="stock"),
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"], "properties": {
+                    "file": {"type": "string", "format": "binary"}, "warehouse": STR}}}}}}},
+        "/api/v1/stock/adjustments": {"post": _op(
+            "A relative correction of one tracked SKU (found, broken, lost), with a note",
+            writers, {"200": _resp("The SKU's level", STOCK_ITEM)},
+            {"type": "object", "required": ["warehouse", "sku", "delta", "note"], "properties": {
+                "warehouse": STR, "sku": STR, "delta": {"type": "integer"}, "note": STR,
+                "device_id": STR}}, errors=(400, 401, 403, 404), tag="stock")},
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/healthz": {"get": _op("Health: 200 when the database answers", [],
@@ -111,12 +204,8 @@ def openapi_document() -> dict[str, Any]:
             params=[_path("order_no", "Order number"),
                     _query("channel", "Sales channel, when the number exists in several")],
             errors=(400, 401, 403, 404, 409))},
-        "/api/v1/waves": {"post": _op(
-            "Assign orders to a wave; freezes each order's kit snapshot",
-            ["integration", "supervisor"], {"200": _resp("The wave", OBJ)},
-            {"type": "object", "required": ["wave_no", "order_nos"], "properties": {
-                "wave_no": STR, "station": STR, "order_nos": {"type": "array", "items": STR}}},
-            errors=(400, 401, 403, 404, 409))},
+        "/api/v1/waves": {"post": _waves_post()},
+        **_stock_paths(),
         "/api/v1/waves/{wave_no}": {"get": _op(
             "A wave and its orders", ["packer", "qc", "supervisor", "integration"],
             {"200": _resp("The wave", OBJ)}, params=[_path("wave_no", "Wave number")],

@@ -24,6 +24,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "error_rate_min_scans": 10,        # ...over at least this many...
     "error_rate_window_minutes": 10,   # ...in this window
     "device_silent_minutes": 5,
+    "stock_low_threshold": 0,          # a tracked SKU at or below it is low (its own threshold first)
 }
 TERMINAL = frozenset({"handed_over", "cancelled"})
 
@@ -54,6 +55,9 @@ class OrderAge:
     since: dt.datetime
     waybill_no: str | None = None
     station: str | None = None
+    # Every line packed in an open session, the waybill still missing: packed in all but name
+    # (the pack rules make it `packed` only with a waybill). Since the kit was complete.
+    kit_complete_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,14 @@ def evaluate_alerts(now: dt.datetime, settings: Mapping[str, Any], orders: Itera
                                  {"order_no": order.order_no, "status": order.status,
                                   "minutes": int(minutes)}, order_no=order.order_no,
                                  station=order.station))
-        if (order.status == "packed" and not order.waybill_no
-                and minutes > cfg["tracking_alert_minutes"]):
+        waiting_since = order.since if order.status == "packed" else order.kit_complete_at
+        waited = (now - waiting_since).total_seconds() / 60 if waiting_since else 0.0
+        if (waiting_since is not None and not order.waybill_no
+                and waited > cfg["tracking_alert_minutes"]):
             out.append(AlertSpec("no_tracking_number", f"no_tracking_number:{order.order_no}", "red",
-                                 {"order_no": order.order_no, "minutes": int(minutes)},
-                                 order_no=order.order_no, station=order.station))
+                                 {"order_no": order.order_no, "minutes": int(waited),
+                                  "status": order.status}, order_no=order.order_no,
+                                 station=order.station))
     for window in stations:
         if window.scans >= cfg["error_rate_min_scans"]:
             rate = window.refused / window.scans

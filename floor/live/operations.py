@@ -20,7 +20,8 @@ from floor.live.models import Alert, Lease
 from floor.packing import domain
 from floor.packing import operations as packing
 from floor.packing.domain import Actor, DomainError
-from floor.packing.models import Order, PackSession, Station, StatusEvent, Warehouse, Wave
+from floor.packing.models import (Order, Override, PackSession, Station, StatusEvent,
+                                  Warehouse, Wave)
 from floor.scan import domain as scan_domain
 from floor.scan.models import ScanEvent
 
@@ -126,37 +127,55 @@ def _alert_rooms(alert: Alert) -> list[str]:
 
 def evaluate_alerts(s: Session, now: dt.datetime) -> list[PendingEvent]:
     """Raise what is wrong now, re-level what changed, clear what went away."""
+    from floor.stock import operations as stock  # stock raises its alerts through this module
+
     events: list[PendingEvent] = []
     for warehouse in s.scalars(select(Warehouse)).all():
         cfg = live.merged_settings(warehouse.settings)
         wanted = live.evaluate_alerts(now, cfg, _order_ages(s, warehouse),
                                       _station_windows(s, warehouse, now, cfg),
                                       _devices_seen(s, warehouse))
-        open_rows = {a.key: a for a in s.scalars(select(Alert).where(
-            Alert.warehouse == warehouse.code, Alert.cleared_at.is_(None)))}
-        for change in live.diff_alerts({k: a.level for k, a in open_rows.items()}, wanted):
-            if change.action == "raise":
-                spec = change.spec
-                assert spec is not None
-                alert = Alert(kind=spec.kind, key=spec.key, level=spec.level,
-                              warehouse=warehouse.code, order_no=spec.order_no,
-                              station=spec.station, device_id=spec.device_id,
-                              params=spec.params, raised_at=now)
-                s.add(alert)
-                s.flush()
-                events.append(record_event(s, "alert", _alert_rooms(alert), _alert_payload(alert), now))
-            elif change.action == "update":
-                assert change.spec is not None
-                alert = open_rows[change.key]
-                alert.level, alert.params = change.spec.level, change.spec.params
-                events.append(record_event(s, "alert", _alert_rooms(alert), _alert_payload(alert), now))
-            else:
-                alert = open_rows[change.key]
-                alert.cleared_at = now
-                events.append(record_event(s, "alert_cleared", _alert_rooms(alert),
-                                           _alert_payload(alert), now))
+        wanted += stock.low_stock_alerts(s, warehouse)
+        events += reconcile_alerts(s, warehouse.code, wanted, now)
         _mark_silent_devices(s, warehouse, cfg, now)
     s.flush()
+    return events
+
+
+def reconcile_alerts(s: Session, warehouse_code: str, wanted: list[live.AlertSpec],
+                     now: dt.datetime, scope: set[str] | None = None) -> list[PendingEvent]:
+    """Raise, re-level and clear the warehouse's open alerts against `wanted`. With `scope`,
+    only the alerts of those keys: a use case that has just removed (or caused) one alert's
+    cause settles it in its own transaction instead of waiting for the next evaluation."""
+    query = select(Alert).where(Alert.warehouse == warehouse_code, Alert.cleared_at.is_(None))
+    if scope is not None:
+        if not scope:
+            return []
+        query = query.where(Alert.key.in_(sorted(scope)))
+        wanted = [spec for spec in wanted if spec.key in scope]
+    events: list[PendingEvent] = []
+    open_rows = {a.key: a for a in s.scalars(query)}
+    for change in live.diff_alerts({k: a.level for k, a in open_rows.items()}, wanted):
+        if change.action == "raise":
+            spec = change.spec
+            assert spec is not None
+            alert = Alert(kind=spec.kind, key=spec.key, level=spec.level,
+                          warehouse=warehouse_code, order_no=spec.order_no,
+                          station=spec.station, device_id=spec.device_id,
+                          params=spec.params, raised_at=now)
+            s.add(alert)
+            s.flush()
+            events.append(record_event(s, "alert", _alert_rooms(alert), _alert_payload(alert), now))
+        elif change.action == "update":
+            assert change.spec is not None
+            alert = open_rows[change.key]
+            alert.level, alert.params = change.spec.level, change.spec.params
+            events.append(record_event(s, "alert", _alert_rooms(alert), _alert_payload(alert), now))
+        else:
+            alert = open_rows[change.key]
+            alert.cleared_at = now
+            events.append(record_event(s, "alert_cleared", _alert_rooms(alert),
+                                       _alert_payload(alert), now))
     return events
 
 
@@ -167,7 +186,24 @@ def _order_ages(s: Session, warehouse: Warehouse) -> list[live.OrderAge]:
                      .join(since, since.c.order_id == Order.id)
                      .where(Order.warehouse_id == warehouse.id,
                             Order.status.not_in(live.TERMINAL | {domain.RECEIVED}))).all()
-    return [live.OrderAge(r[0], r[1], r[3], r[2]) for r in rows]
+    complete = _kits_waiting_for_waybill(s, warehouse)
+    return [live.OrderAge(r[0], r[1], r[3], r[2], kit_complete_at=complete.get(r[0])) for r in rows]
+
+
+def _kits_waiting_for_waybill(s: Session, warehouse: Warehouse) -> dict[str, dt.datetime]:
+    """Orders whose open pack session has every line and no waybill: since when (their last
+    accepted scan or override)."""
+    out: dict[str, dt.datetime] = {}
+    for row in s.scalars(select(PackSession).join(Order, Order.id == PackSession.order_id)
+                         .where(Order.warehouse_id == warehouse.id, PackSession.state == "open",
+                                Order.status == domain.PACKING, Order.waybill_no.is_(None))):
+        if packing.pack_state(row).short_lines():
+            continue
+        scanned = s.scalar(select(func.max(ScanEvent.at)).where(ScanEvent.session_id == row.id,
+                                                                ScanEvent.ok.is_(True)))
+        overridden = s.scalar(select(func.max(Override.at)).where(Override.session_id == row.id))
+        out[row.order.order_no] = max((t for t in (scanned, overridden, row.opened_at) if t))
+    return out
 
 
 def _station_codes(s: Session, warehouse: Warehouse) -> list[str]:

@@ -125,7 +125,7 @@ def _validated_settings(data: dict[str, Any]) -> dict[str, Any]:
             raise ApiError("invalid_field", "cutoff is HH:MM.", field="cutoff")
         out["cutoff"] = cutoff
     for name in ("tracking_alert_minutes", "device_silent_minutes", "error_rate_min_scans",
-                 "error_rate_window_minutes", "utc_offset_minutes"):
+                 "error_rate_window_minutes", "utc_offset_minutes", "stock_low_threshold"):
         value = data.get(name)
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, int) or not -1440 <= value <= 100_000:

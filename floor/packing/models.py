@@ -161,8 +161,26 @@ class Override(Base):
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class WaybillChange(Base):
+    """Append-only: a waybill bound or replaced through the API, with who, how, when and why."""
+    __tablename__ = "waybill_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    old_waybill_no: Mapped[str | None] = mapped_column(String(64))
+    new_waybill_no: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    by: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32), default="")
+    via: Mapped[str] = mapped_column(String(16), default="")     # token | session
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    order_status: Mapped[str] = mapped_column(String(32))          # the order's status then
+    seq: Mapped[int]                                               # its `waybill` event
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 @event.listens_for(KitSnapshot, "before_update")
 @event.listens_for(StatusEvent, "before_update")
 @event.listens_for(Override, "before_update")
+@event.listens_for(WaybillChange, "before_update")
 def _append_only(_mapper: Any, _conn: Any, target: Any) -> None:
     raise ValueError(f"{type(target).__name__} rows are append-only")

@@ -5,6 +5,7 @@ Each returns the events to publish; the entry point commits, then publishes them
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,8 @@ from floor.eventlog import EventCounter, PendingEvent, record_event
 from floor.packing import domain
 from floor.packing.domain import Actor, DomainError, KitError
 from floor.packing.models import (KitSnapshot, Order, Override, PackCursor, PackSession, Sku,
-                                  SkuBarcode, SnapshotSku, Station, StatusEvent, Warehouse, Wave)
+                                  SkuBarcode, SnapshotSku, Station, StatusEvent, Warehouse, Wave,
+                                  WaybillChange)
 
 OVERRIDE_REASONS = ("label_damaged", "substitute_approved", "stock_out_waived",
                     "customer_request", "scanner_fault", "other")
@@ -163,8 +165,105 @@ def bind_waybill(s: Session, order: Order, waybill_no: str) -> None:
     holder = s.scalar(select(Order).where(Order.waybill_no == waybill_no, Order.id != order.id))
     if holder is not None:
         raise DomainError("waybill_in_use",
-                          f"Waybill {waybill_no} is bound to order {holder.order_no}.", 409)
+                          f"Waybill {waybill_no} is bound to order {holder.order_no}.", 409,
+                          order_no=holder.order_no)
     order.waybill_no = waybill_no
+
+
+# --- tracking numbers in --------------------------------------------------------------------
+
+# What an OMS may bind: carriers' numbers are letters and digits (some all digits), a few use
+# hyphens. No spaces or symbols: the number must scan back exactly as it was sent.
+WAYBILL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{5,39}$")
+WAYBILL_CLOSED = frozenset({domain.CANCELLED, domain.HANDED_OVER})
+LABEL_PRINTED = frozenset({domain.LABELLING, domain.LABELLED, domain.AWAITING_LOADING,
+                           domain.LOADING, domain.LOADED})
+
+
+def clean_waybill(data: dict[str, Any]) -> str:
+    value = data.get("waybill_no")
+    if value is None or value == "":
+        raise DomainError("missing_field", "Missing field: waybill_no.", fields=["waybill_no"])
+    if not isinstance(value, str) or not WAYBILL_PATTERN.match(value.strip()):
+        raise DomainError("invalid_waybill", "waybill_no is 6–40 letters, digits or hyphens, "
+                                             "starting with a letter or digit.", field="waybill_no")
+    return value.strip()
+
+
+def _check_waybill_free(s: Session, order: Order, waybill_no: str) -> None:
+    """A waybill opens its order when scanned: it may name no other order, nor an item."""
+    bind_waybill_holder = s.scalar(select(Order).where(Order.waybill_no == waybill_no,
+                                                       Order.id != order.id))
+    if bind_waybill_holder is not None:
+        raise DomainError("waybill_in_use", f"Waybill {waybill_no} is bound to order "
+                                            f"{bind_waybill_holder.order_no}.", 409,
+                          order_no=bind_waybill_holder.order_no)
+    named = s.scalar(select(Order.order_no).where(Order.order_no == waybill_no, Order.id != order.id)
+                     .limit(1))
+    if named is not None:
+        raise DomainError("waybill_in_use", f"{waybill_no} is the number of order {named}; a scan "
+                                            "of it could not tell the two apart.", 409, order_no=named)
+    if s.get(SkuBarcode, waybill_no) is not None:
+        raise DomainError("waybill_is_item_code", f"{waybill_no} is an item's barcode; a scan of it "
+                                                  "would count as that item.", 409)
+
+
+def change_waybill(s: Session, order: Order, waybill_no: str, actor: Actor, reason: str = "",
+                   via: str = "") -> tuple[WaybillChange | None, list[PendingEvent]]:
+    """Bind or replace the order's waybill, recorded (an audit row and a `waybill` event);
+    then settle what waited for it: an order complete but for its waybill becomes `packed`,
+    the missing-tracking-number alert clears. The same number again changes nothing."""
+    if waybill_no != order.waybill_no:
+        if order.status in WAYBILL_CLOSED:
+            raise DomainError("order_closed", f"Order {order.order_no} is {order.status}; its "
+                                              "waybill can no longer change.", 409,
+                              order_status=order.status)
+        _check_waybill_free(s, order, waybill_no)
+    open_row = s.scalar(select(PackSession).where(PackSession.order_id == order.id,
+                                                  PackSession.state == "open"))
+    station = open_row.station.code if open_row is not None else None
+    change, events = None, []
+    if waybill_no != order.waybill_no:
+        now = utcnow()
+        old, status_then = order.waybill_no, order.status
+        order.waybill_no, order.updated_at = waybill_no, now
+        event = record_event(s, "waybill", rooms_for(order, station), {
+            "order_no": order.order_no, "channel": order.channel,
+            "warehouse": order.warehouse.code, "waybill_no": waybill_no,
+            "old_waybill_no": old, "status": order.status, "reason": reason, "by": actor.name,
+            "role": actor.role, "via": via, "device_id": actor.device_id,
+            "at": now.isoformat()}, now)
+        change = WaybillChange(order_id=order.id, old_waybill_no=old, new_waybill_no=waybill_no,
+                               reason=reason, by=actor.name, role=actor.role, via=via,
+                               device_id=actor.device_id, order_status=status_then,
+                               seq=event.payload["seq"], at=now)
+        s.add(change)
+        s.flush()
+        events.append(event)
+    events += _settle_waybill_wait(s, order, open_row, actor, waybill_no)
+    return change, events
+
+
+def _settle_waybill_wait(s: Session, order: Order, open_row: PackSession | None, actor: Actor,
+                         waybill_no: str) -> list[PendingEvent]:
+    from floor.devices import print_operations  # imports this module
+    from floor.live import operations as live_ops  # imports this module
+
+    events: list[PendingEvent] = []
+    if open_row is not None and order.status == domain.PACKING:
+        state = pack_state(open_row)
+        if state.is_complete():
+            # Every line was packed and only the waybill was missing: the pack rules make it
+            # packed now, at the station and device that packed it, by whoever bound it.
+            at_station = Actor(actor.name, actor.role, open_row.device_id, open_row.station.code)
+            cursor = s.scalar(select(PackCursor).where(PackCursor.session_id == open_row.id))
+            events += complete_and_take_stock(s, open_row, cursor, at_station, utcnow(),
+                                              f"kit complete, waybill {waybill_no} bound")
+            events += print_operations.after_pack_complete(s, order, open_row.station.code,
+                                                           at_station)
+    key = f"no_tracking_number:{order.order_no}"
+    events += live_ops.reconcile_alerts(s, order.warehouse.code, [], utcnow(), {key})
+    return events
 
 
 def upsert_order(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Order, bool, list[PendingEvent]]:
@@ -208,7 +307,8 @@ def upsert_order(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Order,
         raise DomainError("order_already_packed",
                           f"Order {order_no} is already packed; its kit cannot change.", 409)
     if waybill_no and waybill_no != order.waybill_no:
-        bind_waybill(s, order, waybill_no)
+        _change, waybill_events = change_waybill(s, order, waybill_no, actor, "sent with the order")
+        events += waybill_events
     order.customer = customer
     if kit_changed:
         order.lines = [l.as_dict() for l in kit.lines]
@@ -238,14 +338,33 @@ def find_order(s: Session, order_no: str, channel: str | None = None, lock: bool
 
 # --- waves ----------------------------------------------------------------------------------
 
-def assign_wave(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Wave, list[dict[str, Any]], list[PendingEvent]]:
-    """Put orders into a wave and freeze each one's kit snapshot. Re-sending is harmless."""
+@dataclass
+class WaveAssignment:
+    wave: Wave
+    orders: list[dict[str, Any]]              # the wave's orders with their snapshots
+    events: list[PendingEvent]
+    stock: dict[str, Any]                     # the stock check: shortfall, decision, reason
+    left_out: list[dict[str, Any]]            # short orders split off (`split`)
+    held: list[dict[str, Any]]                # short orders put on hold (`hold_short`)
+
+
+def assign_wave(s: Session, data: dict[str, Any], actor: Actor) -> WaveAssignment:
+    """Put orders into a wave and freeze each one's kit snapshot. Re-sending is harmless.
+
+    The new orders are first checked against the tracked stock (floor.stock): a shortfall
+    refuses the release before any snapshot is frozen, unless the body chooses
+    release_anyway, hold_short or split.
+    """
+    from floor.stock import operations as stock  # stock builds on this module
+
     wave_no = clean_text(data, "wave_no", 64)
     station_code = clean_text(data, "station", 32, required=False)
     order_nos = data.get("order_nos")
     if (not isinstance(order_nos, list) or not order_nos or len(order_nos) > 5000
             or not all(isinstance(n, str) and 0 < len(n) <= 64 for n in order_nos)):
         raise DomainError("invalid_field", "order_nos must be a list of order numbers.", field="order_nos")
+    option = stock.release_option(data)
+    assert wave_no is not None
     orders: list[Order] = []
     unknown: list[str] = []
     for order_no in dict.fromkeys(order_nos):
@@ -262,21 +381,27 @@ def assign_wave(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Wave, l
         raise DomainError("mixed_warehouses", "A wave holds orders of one warehouse only.", 409)
     wave = s.scalar(select(Wave).where(Wave.wave_no == wave_no).with_for_update())
     warehouse = orders[0].warehouse
-    if wave is None:
-        wave = Wave(wave_no=wave_no, warehouse_id=warehouse.id, created_by=actor.name)
-        s.add(wave)
-        s.flush()
-    elif wave.warehouse_id != warehouse.id:
+    if wave is not None and wave.warehouse_id != warehouse.id:
         raise DomainError("mixed_warehouses", f"Wave {wave_no} is for another warehouse.", 409)
-    if station_code:
-        wave.station = station_by_code(s, station_code, warehouse)
+    wave_id = wave.id if wave is not None else None
     blocked = [o.order_no for o in orders
-               if o.wave_id not in (None, wave.id) or
+               if (o.wave_id is not None and o.wave_id != wave_id) or
                (o.wave_id is None and o.status not in (domain.RECEIVED, domain.ON_HOLD))]
     if blocked:
         raise DomainError("order_not_waveable",
                           f"Orders already in another wave or past receiving: {', '.join(blocked[:20])}.",
                           409, order_nos=blocked)
+    new_orders = [o for o in orders if o.wave_id is None]
+    plan = stock.plan_release(s, warehouse, wave_no, new_orders, option,
+                              already_in_wave=len(orders) - len(new_orders))
+    going = {id(o) for o in plan.release}
+    orders = [o for o in orders if o.wave_id is not None or id(o) in going]
+    if wave is None:
+        wave = Wave(wave_no=wave_no, warehouse_id=warehouse.id, created_by=actor.name)
+        s.add(wave)
+        s.flush()
+    if station_code:
+        wave.station = station_by_code(s, station_code, warehouse)
     events: list[PendingEvent] = []
     result: list[dict[str, Any]] = []
     wave_actor = Actor(actor.name, actor.role, None, station_code)
@@ -291,7 +416,12 @@ def assign_wave(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Wave, l
         result.append({"order_no": order.order_no, "channel": order.channel,
                        "snapshot_version": snap.version, "snapshot_hash": snap.content_hash})
     s.flush()
-    return wave, result, events
+    checked, decision_events = stock.record_release(s, plan, wave_no, warehouse, actor)
+    events += decision_events
+    return WaveAssignment(
+        wave, result, events, checked,
+        [{"order_no": o.order_no, "channel": o.channel} for o in plan.left_out],
+        [{"order_no": o.order_no, "channel": o.channel, "status": o.status} for o in plan.hold])
 
 
 # --- pack sessions --------------------------------------------------------------------------
@@ -394,6 +524,16 @@ def complete_session(s: Session, session_row: PackSession, cursor: PackCursor | 
     return set_status(s, session_row.order, domain.PACKED, actor, reason, at)
 
 
+def complete_and_take_stock(s: Session, session_row: PackSession, cursor: PackCursor | None,
+                            actor: Actor, at: dt.datetime, reason: str) -> list[PendingEvent]:
+    """Complete the session (the order is `packed`) and take the packed units off the tracked
+    stock, in the same transaction."""
+    from floor.stock import operations as stock  # stock builds on this module
+
+    status = complete_session(s, session_row, cursor, actor, at, reason)
+    return [status] + stock.take_for_pack(s, session_row, actor)
+
+
 STATION_KINDS = ("pack", "dock")
 
 
@@ -480,8 +620,8 @@ def override_refused_scan(s: Session, scan_event: Any, data: dict[str, Any], act
         "line_no": line_no, "waived": waived, "by": actor.name, "at": now.isoformat()})]
     if state.is_complete():
         cursor = s.scalar(select(PackCursor).where(PackCursor.session_id == row.id))
-        events.append(complete_session(s, row, cursor, override_actor, now,
-                                       f"override {reason_code}"))
+        events += complete_and_take_stock(s, row, cursor, override_actor, now,
+                                          f"override {reason_code}")
         # Completed by a supervisor rather than a scan: the label prints all the same.
         from floor.devices import print_operations  # imports this module
         events += print_operations.after_pack_complete(s, row.order, row.station.code, override_actor)

@@ -12,6 +12,7 @@ from floor.packing import operations
 from floor.packing.domain import DomainError
 from floor.packing.models import Order, PackSession, Wave
 from floor.publish import publish
+from floor.stock import operations as stock
 
 bp = Blueprint("packing", __name__, url_prefix="/api/v1")
 READERS = ("packer", "qc", "supervisor", "integration")
@@ -58,6 +59,37 @@ def get_order(order_no: str):  # type: ignore[no-untyped-def]
     return jsonify(operations.order_detail(s, order))
 
 
+@bp.post("/orders/<order_no>/waybill")
+@requires("integration", "supervisor")
+def bind_waybill(order_no: str):  # type: ignore[no-untyped-def]
+    """Tracking numbers in: bind or replace an order's waybill, before or after packing."""
+    data = json_body()
+    principal = actor()
+    channel = _query_text("channel", 32)
+
+    def op(s):  # type: ignore[no-untyped-def]
+        waybill_no = operations.clean_waybill(data)
+        reason = operations.clean_text(data, "reason", 500, required=False) or ""
+        device_id = operations.clean_text(data, "device_id", 64, required=False)
+        order_channel = channel or operations.clean_text(data, "channel", 32, required=False)
+        order = operations.find_order(s, order_no, order_channel, lock=True)
+        old = order.waybill_no
+        change, events = operations.change_waybill(s, order, waybill_no,
+                                                   actor_of(principal, device_id), reason,
+                                                   principal.via)
+        return {"order_no": order.order_no, "channel": order.channel, "waybill_no": order.waybill_no,
+                "old_waybill_no": old, "changed": change is not None, "status": order.status,
+                "completed": any(e.type == "status" and e.payload.get("status") == "packed"
+                                 for e in events),
+                "label_reprint": change is not None and order.status in operations.LABEL_PRINTED,
+                "seq": change.seq if change is not None else None,
+                "alerts_cleared": [e.payload["id"] for e in events if e.type == "alert_cleared"]}, events
+
+    body, events = run(op)
+    publish(events)
+    return jsonify(body)
+
+
 @bp.post("/waves")
 @requires("integration", "supervisor")
 def assign_wave():  # type: ignore[no-untyped-def]
@@ -65,9 +97,11 @@ def assign_wave():  # type: ignore[no-untyped-def]
     principal = actor()
 
     def op(s):  # type: ignore[no-untyped-def]
-        wave, orders, events = operations.assign_wave(s, data, actor_of(principal))
+        done = operations.assign_wave(s, data, actor_of(principal))
+        wave = done.wave
         return {"wave_no": wave.wave_no, "station": wave.station.code if wave.station else None,
-                "orders": orders}, events
+                "orders": done.orders, "stock": done.stock, "left_out": done.left_out,
+                "held": done.held}, done.events
 
     body, events = run(op)
     publish(events)
@@ -85,7 +119,8 @@ def get_wave(wave_no: str):  # type: ignore[no-untyped-def]
     return jsonify({"wave_no": wave.wave_no, "station": wave.station.code if wave.station else None,
                     "created_at": wave.created_at.isoformat(),
                     "orders": [{"order_no": o.order_no, "channel": o.channel, "status": o.status,
-                                "waybill_no": o.waybill_no} for o in orders]})
+                                "waybill_no": o.waybill_no} for o in orders],
+                    "stock_decisions": stock.decisions_of_wave(s, wave.wave_no)})
 
 
 @bp.get("/stations/<station>/session")

@@ -26,6 +26,7 @@ from floor.returns import domain
 from floor.returns.models import InspectionReport, ReturnOrder, ReturnScan
 from floor.scan import domain as scan_domain
 from floor.scan.models import ScanEvent
+from floor.stock import operations as stock
 
 DEFAULT_STATION = "R01"
 STATION_SETTING = "returns_station"          # per-warehouse setting naming the returns station
@@ -499,7 +500,9 @@ def close_return(s: Session, rma_no: str, actor: Actor) -> tuple[ReturnOrder, In
     event_ = _event(s, "return_closed", ret, actor, content_hash=content_hash,
                     snapshot_hash=snapshot_hash, suggested_outcome=comparison.suggested_outcome,
                     counts=comparison.counts())
-    return ret, report, [event_]
+    # Resellable units go back on the shelf with the report, in the same transaction.
+    restocked = stock.restock_return(s, ret.warehouse, ret.order.order_no, ret.rma_no, lines, actor)
+    return ret, report, [event_] + restocked
 
 
 def report_of(s: Session, ret: ReturnOrder) -> InspectionReport | None:

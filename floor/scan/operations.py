@@ -244,8 +244,8 @@ def _apply(s: Session, req: ScanRequest, read: _Read, code: str, station: Any,
                 packing.bind_waybill(s, session_row.order, code)
             if decision.completes:
                 assert state.is_complete()
-                events.append(packing.complete_session(s, session_row, None, actor, at,
-                                                       f"kit complete, scan {req.scan_id}"))
+                events += packing.complete_and_take_stock(s, session_row, None, actor, at,
+                                                          f"kit complete, scan {req.scan_id}")
                 events += print_operations.after_pack_complete(s, session_row.order, station.code, actor)
             applied.order_ref = (session_row.order_id, session_row.order.order_no,
                                  session_row.order.status)

@@ -73,6 +73,23 @@ def test_alert_rules():
     ]
 
 
+@pytest.mark.parametrize("status, complete_minutes_ago, waybill, raised", [
+    ("packing", 16, None, True),       # every line packed, waiting for its waybill
+    ("packing", 14, None, False),
+    ("packing", None, None, False),    # still packing: lines are short
+    ("packing", 16, "SF1", False),
+])
+def test_a_kit_waiting_for_its_waybill_counts_as_packed_without_tracking(status, complete_minutes_ago,
+                                                                        waybill, raised):
+    complete_at = T0 - dt.timedelta(minutes=complete_minutes_ago) if complete_minutes_ago else None
+    order = live.OrderAge("W", status, T0 - dt.timedelta(minutes=30), waybill_no=waybill,
+                          kit_complete_at=complete_at)
+    specs = [s for s in live.evaluate_alerts(T0, {}, [order], [], []) if s.kind == "no_tracking_number"]
+    assert bool(specs) == raised
+    if raised:
+        assert specs[0].params == {"order_no": "W", "minutes": 16, "status": "packing"}
+
+
 def test_alert_diff_raises_relevels_and_clears():
     wanted = [live.AlertSpec("k", "a", "red"), live.AlertSpec("k", "b", "yellow")]
     changes = live.diff_alerts({"a": "yellow", "c": "red"}, wanted)
