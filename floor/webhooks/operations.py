@@ -196,7 +196,7 @@ def _pack_result_body(s: Session, entry: EventLogEntry) -> dict[str, Any]:
                                          Order.channel == p.get("channel")))
     if order is None:
         return body
-    body["waybill_no"] = order.waybill_no
+    body["waybill_no"] = _waybill_at(s, order, entry.seq)
     session = s.scalar(select(PackSession).where(
         PackSession.order_id == order.id, PackSession.state == "completed",
         PackSession.closed_at <= entry.at).order_by(PackSession.closed_at.desc(),
@@ -232,6 +232,22 @@ def _pack_result_body(s: Session, entry: EventLogEntry) -> dict[str, Any]:
     body["lines"] = domain.pack_result_lines(snap.lines, session.counts or {},
                                              session.waived or [], units)
     return body
+
+
+def _waybill_at(s: Session, order: Any, seq: int) -> str | None:
+    """The order's waybill as it was at event `seq`: a later `waybill` event (a rebind) names
+    the one it replaced; without one, the waybill now."""
+    from floor.eventlog import EventRoom
+
+    later = s.scalars(select(EventLogEntry).where(
+        EventLogEntry.seq.in_(select(EventRoom.seq).where(
+            EventRoom.room == f"order:{order.order_no}"[:100], EventRoom.seq > seq)),
+        EventLogEntry.type == "waybill").order_by(EventLogEntry.seq))
+    for entry in later:
+        payload = entry.payload
+        if payload.get("channel", order.channel) == order.channel and "old_waybill_no" in payload:
+            return payload["old_waybill_no"]
+    return order.waybill_no
 
 
 # The body of each webhook type (the routes that produce them: domain.ROUTES).

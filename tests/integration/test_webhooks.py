@@ -391,6 +391,29 @@ def test_pack_result_carries_the_packed_units_lots_and_snapshot_hash(app, api, w
     assert result["overrides"] == []
 
 
+def test_a_waybill_event_goes_out_and_a_later_rebind_leaves_the_pack_result_as_packed(
+        app, api, waved, receiver):
+    from floor.eventlog import record_event
+
+    subscribe(api, receiver.url, events=["pack_result", "waybill"])
+    waved("TB001")
+    assert pack(api)["status"] == "packed"
+    # A `waybill` event as the waybill API logs it (the label was replaced after packing).
+    with standalone_session(app) as s:
+        record_event(s, "waybill", ["warehouse:JX", "order:TB001"], {
+            "order_no": "TB001", "channel": "taobao", "warehouse": "JX",
+            "waybill_no": "YT9000000000009", "old_waybill_no": WAYBILL, "status": "packed",
+            "reason": "relabelled", "by": "oms", "at": utcnow().isoformat()})
+    drain(app)
+    bodies = sorted(receiver.processed.values(), key=lambda b: b["seq"])
+    assert [b["type"] for b in bodies] == ["pack_result", "waybill"]
+    assert bodies[0]["waybill_no"] == WAYBILL              # as it was when packed
+    assert {k: bodies[1][k] for k in ("order_no", "waybill_no", "old_waybill_no", "warehouse")} == {
+        "order_no": "TB001", "waybill_no": "YT9000000000009", "old_waybill_no": WAYBILL,
+        "warehouse": "JX"}
+    assert bodies[1]["id"] == domain.event_id(bodies[1]["seq"], "waybill")
+
+
 def test_deliveries_keep_their_event_ids_and_bodies_across_a_new_dispatcher(
         app, api, waved, receiver):
     """A restart: another dispatcher (another process, after the lease expired) resends what was
