@@ -716,6 +716,13 @@ def _webhook_paths() -> dict[str, Any]:
                 _query("state", "pending, held, dead, delivered, discarded (comma-separated)"),
                 _query("order_no", "Only this order's"), _query("limit", "1 to 500 (50)")],
             errors=(400, 401, 403, 404), tag="webhooks")},
+        "/api/v1/webhooks/{sub_id}/redeliver-dead": {"post": _op(
+            "Redeliver every dead delivery of a subscription (after a long outage of its "
+            "receiver); each is recorded. 409 webhook_deleted", managers,
+            {"200": _resp("What was sent again", {"type": "object", "properties": {
+                "subscription_id": {"type": "integer"}, "redelivered": {"type": "integer"},
+                "delivery_ids": {"type": "array", "items": {"type": "integer"}}}})},
+            params=sub_id, errors=(401, 403, 404, 409), tag="webhooks")},
         "/api/v1/webhook-deliveries/{delivery_id}": {"get": _op(
             "One delivery: the body sent and every attempt (time, status code, latency, error)",
             managers, {"200": _resp("The delivery", WEBHOOK_DELIVERY)}, params=delivery_id,

@@ -442,6 +442,18 @@ def redeliver(s: Session, delivery_id: int, actor: Actor, now: dt.datetime) -> W
     return d
 
 
+def redeliver_dead(s: Session, sub_id: int, actor: Actor, now: dt.datetime) -> list[int]:
+    """Every dead delivery of a subscription again (after a long outage of its receiver), each
+    recorded as one redelivery. Returns their ids."""
+    _live(s, sub_id)
+    ids = list(s.scalars(select(WebhookDelivery.id).where(
+        WebhookDelivery.subscription_id == sub_id, WebhookDelivery.state == domain.DEAD)
+        .order_by(WebhookDelivery.seq, WebhookDelivery.id)))
+    for delivery_id in ids:
+        redeliver(s, delivery_id, actor, now)
+    return ids
+
+
 def discard(s: Session, delivery_id: int, reason: str, actor: Actor, now: dt.datetime
             ) -> WebhookDelivery:
     """A supervisor gives up on a dead delivery (recorded with the reason); the order's held

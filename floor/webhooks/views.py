@@ -130,6 +130,15 @@ def redeliver(delivery_id: int):  # type: ignore[no-untyped-def]
     return jsonify(body)
 
 
+@bp.post(f"{API}/<int:sub_id>/redeliver-dead")
+@requires(*MANAGERS)
+def redeliver_dead(sub_id: int):  # type: ignore[no-untyped-def]
+    principal = actor()
+    ids = run(lambda s: operations.redeliver_dead(s, sub_id, actor_of(principal), utcnow()))
+    _wake_dispatcher()
+    return jsonify({"subscription_id": sub_id, "redelivered": len(ids), "delivery_ids": ids})
+
+
 @bp.post(f"{DELIVERIES}/<int:delivery_id>/discard")
 @requires("supervisor")
 def discard(delivery_id: int):  # type: ignore[no-untyped-def]

@@ -1,5 +1,5 @@
 /* floor: the webhooks page. Add, pause, resume and delete receivers; redeliver or discard dead
-   letters. Every change goes through the JSON API with the page's CSRF token, then the page
+   letters (one, or all of a receiver's). Every change goes through the JSON API with the page's CSRF token, then the page
    reloads to show the server's state. No inline scripts (strict CSP). */
 (function () {
   "use strict";
@@ -78,6 +78,12 @@
       done = call("POST", DELIVERIES + "/" + id + "/redeliver").then(function () {
         say(t("redelivered"), false);
         window.setTimeout(reload, 1500);    // the dispatcher sends within a second or so
+      });
+    } else if (action === "redeliver-dead") {
+      busy(true);
+      done = call("POST", API + "/" + id + "/redeliver-dead").then(function () {
+        say(t("redelivered"), false);
+        window.setTimeout(reload, 1500);
       });
     } else if (action === "disable" || action === "enable") {
       busy(true);

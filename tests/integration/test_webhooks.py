@@ -336,6 +336,26 @@ def test_dead_letter_holds_the_order_other_orders_go_on_redelivery_releases_it(
     assert ("redelivered", "test-supervisor") in actions
 
 
+def test_after_a_long_outage_every_dead_letter_of_a_receiver_is_redelivered_at_once(
+        app, api, waved, receiver):
+    sub = subscribe(api, receiver.url)
+    waved("TB001")
+    waved("TB002", waybill="SF1000000000002", wave="W-2")
+    receiver.failing_orders = {"TB001", "TB002"}
+    now = utcnow()
+    for _ in range(MAX_ATTEMPTS):
+        dispatcher_of(app).run_once(now)
+        now += dt.timedelta(seconds=MAX_BACKOFF_S + 1)
+    assert api.get(f"/api/v1/webhooks/{sub['id']}", role="supervisor").get_json()["counts"]["dead"] == 2
+    receiver.failing_orders = set()
+    again = api.post(f"/api/v1/webhooks/{sub['id']}/redeliver-dead", role="integration")
+    assert again.status_code == 200 and again.get_json()["redelivered"] == 2
+    drain(app, now)
+    assert receiver.by_order() == status_seqs(app)
+    assert api.post("/api/v1/webhooks/99/redeliver-dead",
+                    role="supervisor").get_json()["code"] == "unknown_webhook"
+
+
 def test_a_discarded_dead_letter_lets_the_held_events_go_on_and_is_recorded(
         app, api, waved, receiver):
     sub = subscribe(api, receiver.url)
@@ -489,7 +509,7 @@ def test_the_background_dispatcher_sends_soon_after_the_commit(app, api, waved, 
     ("post", "/api/v1/webhooks"), ("get", "/api/v1/webhooks"), ("get", "/api/v1/webhooks/1"),
     ("patch", "/api/v1/webhooks/1"), ("delete", "/api/v1/webhooks/1"),
     ("get", "/api/v1/webhooks/1/deliveries"), ("get", "/api/v1/webhook-deliveries/1"),
-    ("post", "/api/v1/webhook-deliveries/1/redeliver"),
+    ("post", "/api/v1/webhook-deliveries/1/redeliver"), ("post", "/api/v1/webhooks/1/redeliver-dead"),
     ("post", "/api/v1/webhook-deliveries/1/discard")])
 def test_roles_come_before_the_body(api, method, path):
     for role in ("packer", "qc", "device"):
