@@ -179,12 +179,15 @@ def stock_page():  # type: ignore[no-untyped-def]
     return _page(warehouse, applied=applied)
 
 
-@bp.post("/stock/upload")
+@bp.route("/stock/upload", methods=["GET", "POST"])
 @requires("supervisor")
 def stock_page_upload():  # type: ignore[no-untyped-def]
     """The screen's upload form (CSRF checked by `requires`): applied, then back to the list;
-    refused, the page again with every bad line."""
+    refused, the page again with every bad line. A GET (a reload, the language switch after a
+    refusal) goes back to the list."""
     principal = actor()
+    if request.method == "GET":
+        return redirect(url_for("stock.stock_page", warehouse=_warehouse_code(request.args.get("warehouse"), principal)))
     warehouse = _warehouse_code(request.form.get("warehouse"), principal)
     try:
         data, filename = _upload_file()
