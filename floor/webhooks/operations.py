@@ -17,6 +17,8 @@ from floor.webhooks.models import (WebhookAttempt, WebhookChange, WebhookDeliver
                                    WebhookSubscription)
 
 FAN_OUT_BATCH = 500
+# Row ids are 32-bit on PostgreSQL: a larger number in a URL names nothing (not a driver error).
+MAX_ROW_ID = 2**31 - 1
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -77,7 +79,8 @@ def create_subscription(s: Session, data: Mapping[str, Any], actor: Actor, now: 
 
 
 def find_subscription(s: Session, sub_id: int, lock: bool = False) -> WebhookSubscription:
-    sub = s.get(WebhookSubscription, sub_id, with_for_update=lock or None)
+    sub = (s.get(WebhookSubscription, sub_id, with_for_update=lock or None)
+           if 0 < sub_id <= MAX_ROW_ID else None)
     if sub is None:
         raise DomainError("unknown_webhook", f"No webhook subscription {sub_id}.", 404)
     return sub
@@ -412,7 +415,8 @@ def _set_followers(s: Session, d: WebhookDelivery, from_state: str, to_state: st
 # --- dead letters: redeliver or discard ---------------------------------------------------------
 
 def find_delivery(s: Session, delivery_id: int, lock: bool = False) -> WebhookDelivery:
-    d = s.get(WebhookDelivery, delivery_id, with_for_update=lock or None)
+    d = (s.get(WebhookDelivery, delivery_id, with_for_update=lock or None)
+         if 0 < delivery_id <= MAX_ROW_ID else None)
     if d is None:
         raise DomainError("unknown_delivery", f"No webhook delivery {delivery_id}.", 404)
     return d

@@ -478,7 +478,14 @@ def test_one_dispatcher_at_a_time_the_lease_passes_on_when_it_expires(app, api, 
 
 def test_create_app_starts_nothing_and_floor_webhooks_0_keeps_a_process_out(
         app, database_url, tmp_path):
+    from floor.config import load_config
+
     assert not dispatcher_of(app).started
+    settings = {"SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path)}
+    assert load_config(settings, environ={"FLOOR_WEBHOOKS": "0"})["WEBHOOKS"] is False
+    defaults = load_config(settings, environ={})
+    assert (defaults["WEBHOOKS"], defaults["WEBHOOK_MAX_ATTEMPTS"],
+            defaults["WEBHOOK_MAX_BACKOFF_S"]) == (True, 12, 300)
     off = create_app({"DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path),
                       "SECRET_KEY": "x", "ALERT_INTERVAL_S": 0, "WEBHOOKS": False,
                       "SERIAL_READERS": False})
@@ -581,6 +588,10 @@ def test_a_subscription_is_listed_changed_disabled_and_deleted_and_every_change_
     assert client.delete(path, headers=auth).get_json()["code"] == "webhook_deleted"
     assert client.patch(path, json={"enabled": True}, headers=auth).status_code == 409
     assert api.get("/api/v1/webhooks/999", role="supervisor").get_json()["code"] == "unknown_webhook"
+    for huge in (2**31, 2**62):       # past a PostgreSQL integer: still a 404, not a 500
+        assert api.get(f"/api/v1/webhooks/{huge}", role="supervisor").status_code == 404
+        assert api.post(f"/api/v1/webhook-deliveries/{huge}/redeliver",
+                        role="supervisor").status_code == 404
     assert api.get("/api/v1/webhook-deliveries/999", role="supervisor").status_code == 404
     assert api.post("/api/v1/webhook-deliveries/999/redeliver",
                     role="supervisor").get_json()["code"] == "unknown_delivery"
