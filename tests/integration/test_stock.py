@@ -459,3 +459,34 @@ def test_the_stock_screen_lists_levels_and_takes_a_csv(app, api, users):
     assert stock_of(api, "GIFTBOX")["on_hand"] == 9
     assert stock_of(api)["movements"][0]["by"] == users["supervisor"]
     assert login(app, users["packer"]).get("/stock").status_code == 403
+
+
+def test_two_waves_released_at_once_never_overcommit(app, api):
+    """Each would pass alone; together they would take four boxes of two. Stock rows are locked
+    before the check, so the second sees the first's reservation."""
+    import threading
+
+    from tests.conftest import Api
+
+    create_orders(api, 4)
+    put_stock(api, [{"sku": "GIFTBOX", "on_hand": 2}])
+    bodies = [{"wave_no": "W-A", "order_nos": ["TB001", "TB002"], "station": "P01"},
+              {"wave_no": "W-B", "order_nos": ["TB003", "TB004"], "station": "P02"}]
+    results: list[Any] = [None, None]
+    barrier = threading.Barrier(2)
+
+    def release(i: int) -> None:
+        client = Api(app.test_client(), api.tokens)
+        barrier.wait()
+        results[i] = client.post("/api/v1/waves", bodies[i], role="supervisor")
+
+    threads = [threading.Thread(target=release, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [200, 409], [r.get_json() for r in results]
+    refused = next(r.get_json() for r in results if r.status_code == 409)
+    assert refused["shortfall"][0]["reserved"] == 2 and refused["shortfall"][0]["available"] == 0
+    assert stock_of(api, "GIFTBOX")["reserved"] == 2
