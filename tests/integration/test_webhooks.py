@@ -13,7 +13,7 @@ import threading
 import time
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 from sqlalchemy import select
@@ -23,9 +23,7 @@ from floor.db import get_db, standalone_session, utcnow
 from floor.packing.models import Order, StatusEvent
 from floor.webhooks import domain
 from floor.webhooks.dispatcher import WebhookDispatcher
-from floor.webhooks.models import WebhookAttempt, WebhookDelivery
-
-from tests.conftest import make_order
+from floor.webhooks.models import WebhookAttempt, WebhookChange, WebhookDelivery
 
 WAYBILL, MAIN, SAMPLE, GIFTBOX = "SF1000000000001", "6901234567892", "6901234567908", "6901234567915"
 SECRET = "whsec_integration_test_0123456789"
@@ -190,7 +188,7 @@ def dispatcher_of(app: Any) -> WebhookDispatcher:
     return app.extensions["floor.webhooks"]
 
 
-def unfinished(app: Any) -> int:
+def pending_count(app: Any) -> int:
     with standalone_session(app, write=False) as s:
         return len(s.scalars(select(WebhookDelivery.id).where(
             WebhookDelivery.state.in_((domain.PENDING,)))).all())
@@ -202,7 +200,7 @@ def drain(app: Any, start: dt.datetime | None = None, rounds: int = 60) -> dt.da
     now = start or utcnow()
     for _ in range(rounds):
         dispatcher.run_once(now)
-        if unfinished(app) == 0:
+        if pending_count(app) == 0:
             return now
         now += dt.timedelta(seconds=MAX_BACKOFF_S + 1)
     raise AssertionError("deliveries still pending after every round")
@@ -331,7 +329,6 @@ def test_dead_letter_holds_the_order_other_orders_go_on_redelivery_releases_it(
     changes = api.get("/api/v1/webhooks", role="supervisor").get_json()
     assert changes["subscriptions"][0]["counts"]["held"] == 0
     with standalone_session(app, write=False) as s:
-        from floor.webhooks.models import WebhookChange
         actions = [(c.action, c.by) for c in s.scalars(select(WebhookChange).order_by(WebhookChange.id))]
     assert ("redelivered", "test-supervisor") in actions
 
@@ -600,7 +597,6 @@ def test_a_subscription_is_listed_changed_disabled_and_deleted_and_every_change_
     assert api.get(f"/api/v1/webhooks/{made['id']}/deliveries?limit=0",
                    role="supervisor").status_code == 400
     with standalone_session(app, write=False) as s:
-        from floor.webhooks.models import WebhookChange
         actions = [c.action for c in s.scalars(select(WebhookChange).order_by(WebhookChange.id))]
         secrets = json.dumps([c.detail for c in s.scalars(select(WebhookChange))])
     assert actions == ["created", "changed", "changed", "changed", "disabled", "enabled", "deleted"]
