@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 from floor.live.domain import AlertSpec
@@ -229,8 +229,6 @@ class StockRow:
     line: int | None = None             # CSV line number, for messages
 
 
-_KEEP = object()
-
 
 def _whole(value: Any, low: int, high: int) -> int | None:
     if isinstance(value, bool):
@@ -256,8 +254,43 @@ def _sku(value: Any) -> str | None:
     return text
 
 
+class _BadItem(Exception):
+    def __init__(self, code: str, message: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.column = code, message, column
+
+
+def _item(item: Any, seen: Mapping[str, Any], where: str) -> StockRow:
+    """One item as a row, or _BadItem saying what is wrong with it."""
+    if not isinstance(item, dict):
+        raise _BadItem("invalid_item", "Each item is an object with sku and on_hand.")
+    sku = _sku(item.get("sku"))
+    if sku is None:
+        raise _BadItem("invalid_sku", f"sku is 1–{MAX_SKU_LEN} printable characters.", "sku")
+    if sku in seen:
+        raise _BadItem("duplicate_sku", f"{sku} is given twice (also at {where} {seen[sku]}).", "sku")
+    if "on_hand" not in item or item["on_hand"] is None or item["on_hand"] == "":
+        raise _BadItem("missing_on_hand", f"{sku}: on_hand is missing.", "on_hand")
+    on_hand = _whole(item["on_hand"], 0, MAX_ON_HAND)
+    if on_hand is None:
+        raise _BadItem("invalid_on_hand", f"{sku}: on_hand is a whole number from 0 to {MAX_ON_HAND}.",
+                       "on_hand")
+    value = item.get("low_threshold", "")
+    if value == "":                      # absent, or an empty CSV cell: keep the current one
+        return StockRow(sku, on_hand)
+    if value is None:                    # cleared: the warehouse default applies
+        return StockRow(sku, on_hand, None, True)
+    threshold = _whole(value, 0, MAX_ON_HAND)
+    if threshold is None:
+        raise _BadItem("invalid_low_threshold",
+                       f"{sku}: low_threshold is a whole number from 0 to {MAX_ON_HAND}.", "low_threshold")
+    return StockRow(sku, on_hand, threshold, True)
+
+
 def parse_items(raw: Any, where: str = "index") -> list[StockRow]:
-    """Validate every item and report every bad one; nothing is applied unless all are good."""
+    """Validate every item and report every bad one; nothing is applied unless all are good.
+    `where` names the position in errors: `index` in a JSON list, `line` of a CSV file (the
+    items then carry their `_line`)."""
     if not isinstance(raw, list) or not raw:
         raise StockInputError("invalid_field", "items is a non-empty list.", [{"field": "items"}])
     if len(raw) > MAX_ITEMS:
@@ -268,46 +301,14 @@ def parse_items(raw: Any, where: str = "index") -> list[StockRow]:
     for position, item in enumerate(raw):
         from_csv = where == "line" and isinstance(item, dict)
         at = item.get("_line", position) if from_csv else position
-
-        def fail(code: str, message: str, column: str | None = None) -> None:
-            errors.append({where: at, "code": code, "message": message,
-                           **({"column": column} if column else {})})
-
-        if not isinstance(item, dict):
-            fail("invalid_item", "Each item is an object with sku and on_hand.")
+        try:
+            row = _item(item, seen, where)
+        except _BadItem as bad:
+            errors.append({where: at, "code": bad.code, "message": bad.message,
+                           **({"column": bad.column} if bad.column else {})})
             continue
-        sku = _sku(item.get("sku"))
-        if sku is None:
-            fail("invalid_sku", f"sku is 1–{MAX_SKU_LEN} printable characters.", "sku")
-            continue
-        if sku in seen:
-            fail("duplicate_sku", f"{sku} is given twice (also at {where} {seen[sku]}).", "sku")
-            continue
-        seen[sku] = at
-        if "on_hand" not in item or item["on_hand"] in (None, ""):
-            fail("missing_on_hand", f"{sku}: on_hand is missing.", "on_hand")
-            continue
-        on_hand = _whole(item["on_hand"], 0, MAX_ON_HAND)
-        if on_hand is None:
-            fail("invalid_on_hand", f"{sku}: on_hand is a whole number from 0 to {MAX_ON_HAND}.",
-                 "on_hand")
-            continue
-        threshold: Any = _KEEP
-        if "low_threshold" in item:
-            value = item["low_threshold"]
-            if value is None:
-                threshold = None
-            elif value == "":
-                threshold = _KEEP        # an empty CSV cell keeps the current threshold
-            else:
-                threshold = _whole(value, 0, MAX_ON_HAND)
-                if threshold is None:
-                    fail("invalid_low_threshold",
-                         f"{sku}: low_threshold is a whole number from 0 to {MAX_ON_HAND}.",
-                         "low_threshold")
-                    continue
-        rows.append(StockRow(sku, on_hand, None if threshold is _KEEP else threshold,
-                             threshold is not _KEEP, at if from_csv else None))
+        seen[row.sku] = at
+        rows.append(replace(row, line=at) if from_csv else row)
     if errors:
         raise StockInputError("invalid_items", f"{len(errors)} item(s) are not valid; nothing was applied.",
                               errors)
