@@ -60,6 +60,9 @@ def _body_limits() -> None:
 
 @bp.errorhandler(RequestEntityTooLarge)
 def _too_large(_exc: RequestEntityTooLarge):  # type: ignore[no-untyped-def]
+    if request.endpoint == "stock.put_stock":
+        return jsonify({"code": "payload_too_large",
+                        "message": f"The body is over {JSON_LIMIT // 1024} KiB."}), 413
     error = ApiError("file_too_large", f"The file is over {domain.MAX_CSV_BYTES // 1024} KiB.", 413)
     if request.endpoint == "stock.stock_page_upload":
         return _page(_warehouse_code(request.args.get("warehouse"), None), 413,
@@ -72,7 +75,9 @@ def _upload_file() -> tuple[bytes, str]:
     if file is None:
         raise ApiError("missing_field", "Send the CSV as the multipart field 'file'.", fields=["file"])
     data = file.read(domain.MAX_CSV_BYTES + 1)
-    return data, file.filename or ""
+    # The client's file name goes into the movements' note: printable characters only.
+    name = "".join(c for c in (file.filename or "") if c.isprintable())[:100]
+    return data, name
 
 
 def _rows_from_csv(data: bytes) -> tuple[list[domain.StockRow], list[str]]:
@@ -187,7 +192,8 @@ def stock_page_upload():  # type: ignore[no-untyped-def]
     refusal) goes back to the list."""
     principal = actor()
     if request.method == "GET":
-        return redirect(url_for("stock.stock_page", warehouse=_warehouse_code(request.args.get("warehouse"), principal)))
+        named = _warehouse_code(request.args.get("warehouse"), principal)
+        return redirect(url_for("stock.stock_page", warehouse=named))
     warehouse = _warehouse_code(request.form.get("warehouse"), principal)
     try:
         data, filename = _upload_file()

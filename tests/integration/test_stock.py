@@ -490,3 +490,12 @@ def test_two_waves_released_at_once_never_overcommit(app, api):
     refused = next(r.get_json() for r in results if r.status_code == 409)
     assert refused["shortfall"][0]["reserved"] == 2 and refused["shortfall"][0]["available"] == 0
     assert stock_of(api, "GIFTBOX")["reserved"] == 2
+
+
+def test_an_oversized_body_is_a_413_with_a_code(api):
+    items = [{"sku": f"SKU-{n:05d}-" + "x" * 50, "on_hand": n} for n in range(5000)]
+    fits = put_stock(api, items)                # 0.45 MB: over the app's default, under 1 MiB
+    assert fits.status_code == 200 and fits.get_json()["created"] == 5000
+    padded = [{**item, "note": "y" * 200} for item in items]
+    response = put_stock(api, padded)
+    assert response.status_code == 413 and response.get_json()["code"] == "payload_too_large"
