@@ -192,12 +192,11 @@ def clean_waybill(data: dict[str, Any]) -> str:
 
 def _check_waybill_free(s: Session, order: Order, waybill_no: str) -> None:
     """A waybill opens its order when scanned: it may name no other order, nor an item."""
-    bind_waybill_holder = s.scalar(select(Order).where(Order.waybill_no == waybill_no,
-                                                       Order.id != order.id))
-    if bind_waybill_holder is not None:
-        raise DomainError("waybill_in_use", f"Waybill {waybill_no} is bound to order "
-                                            f"{bind_waybill_holder.order_no}.", 409,
-                          order_no=bind_waybill_holder.order_no)
+    holder = s.scalar(select(Order.order_no).where(Order.waybill_no == waybill_no,
+                                                   Order.id != order.id))
+    if holder is not None:
+        raise DomainError("waybill_in_use", f"Waybill {waybill_no} is bound to order {holder}.",
+                          409, order_no=holder)
     named = s.scalar(select(Order.order_no).where(Order.order_no == waybill_no, Order.id != order.id)
                      .limit(1))
     if named is not None:
@@ -220,7 +219,7 @@ def change_waybill(s: Session, order: Order, waybill_no: str, actor: Actor, reas
                               order_status=order.status)
         _check_waybill_free(s, order, waybill_no)
     open_row = s.scalar(select(PackSession).where(PackSession.order_id == order.id,
-                                                  PackSession.state == "open"))
+                                                  PackSession.state == "open").with_for_update())
     station = open_row.station.code if open_row is not None else None
     change, events = None, []
     if waybill_no != order.waybill_no:
