@@ -402,6 +402,8 @@ def test_low_stock_alert_fires_on_the_movement_and_clears_when_restocked(app, ap
     assert (alert["key"], alert["level"], alert["warehouse"]) == ("low_stock:JX:GIFTBOX", "yellow", "JX")
     assert alert["params"] == {"warehouse": "JX", "sku": "GIFTBOX", "on_hand": 1, "threshold": 1}
     assert stock_of(api, "GIFTBOX")["low"] is True
+    acked = api.post(f"/api/v1/alerts/{alert['id']}/ack", {"note": "boxes ordered"}, role="supervisor")
+    assert acked.status_code == 200 and acked.get_json()["acked_by"] == "test-supervisor"
     # The periodic evaluation agrees: the alert stays, once.
     with app.app_context(), standalone_session(app) as s:
         live_ops.evaluate_alerts(s, utcnow())
