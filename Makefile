@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export FLOOR_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: demo test test-unit test-integration test-e2e bench install translations i18n-update system-deps clean
+.PHONY: demo test test-unit test-integration test-e2e fuzz bench install translations i18n-update system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ test-integration: install
 
 test-e2e: install system-deps
 	$(BIN)/pytest -q tests/e2e
+
+# Longer fuzzing than `make test` runs: many generated requests per endpoint and role, and many
+# generated inputs per domain rule.
+fuzz: install
+	FLOOR_FUZZ_EXAMPLES=$${FLOOR_FUZZ_EXAMPLES:-200} $(BIN)/pytest -q -p no:cacheprovider \
+	  --hypothesis-profile=fuzz tests/integration/test_api_fuzz.py tests/unit
 
 bench: install
 	$(BIN)/python bench/run.py

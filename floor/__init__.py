@@ -56,6 +56,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         from floor.evidence.watcher import RecordingWatcher
         app.extensions["floor.recordings"] = RecordingWatcher(app)
         app.extensions["floor.background"].append("floor.recordings")
+    from floor import routing
+    routing.init_app(app)        # before any route is added: the converters bind at add time
     blueprints.register(app, socketio)
     return app
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 
 from floor import create_app
@@ -16,6 +17,9 @@ from floor.auth.operations import create_token, upsert_user
 from floor.db import get_db, standalone_session
 from floor.migrate import upgrade
 from floor.models import metadata
+
+# `make test` runs hypothesis's default number of examples; `make fuzz` selects the long profile.
+settings.register_profile("fuzz", max_examples=5000, deadline=None)
 
 ROLES = ("packer", "qc", "supervisor", "integration", "device")
 PG_URL = os.environ.get("FLOOR_TEST_POSTGRES_URL")
