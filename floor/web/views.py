@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from flask import (Blueprint, current_app, redirect, render_template, request, session,
-                   url_for)
+from flask import (Blueprint, current_app, make_response, redirect, render_template, request,
+                   session, url_for)
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 from werkzeug.security import check_password_hash
@@ -14,6 +17,7 @@ from werkzeug.security import check_password_hash
 from floor.auth.domain import login_locked
 from floor.auth.models import LoginFailure, User
 from floor.auth.security import check_csrf, current_principal, login_user, public, requires
+from floor.auth.scope import scope_filtered, scope_free
 from floor.db import db_session, run_in_transaction, utcnow
 from floor.errors import ApiError
 from floor.labels import barcode_svg
@@ -111,6 +115,7 @@ def set_lang(code: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/")
 @requires(*SCREEN_ROLES)
+@scope_free("a redirect to the role's screen")
 def index():  # type: ignore[no-untyped-def]
     """Each role lands on its own screen."""
     role = current_principal().role  # type: ignore[union-attr]
@@ -120,13 +125,53 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.get("/pack")
 @requires("packer", "supervisor")
+@scope_filtered("stations of the caller's warehouse")
 def pack():  # type: ignore[no-untyped-def]
     stations = db_session().scalars(select(Station.code).order_by(Station.code)).all()
     return render_template("pack.html", stations=list(stations) or ["P01"])
 
 
+# What the service worker keeps for the handheld screens to open offline (see templates/sw.js).
+OFFLINE_ASSETS = ("js/offline-queue.js", "js/pack.js", "js/returns.js", "css/floor.css",
+                  "css/returns.css", "vendor/socket.io.min.js", "favicon.svg")
+OFFLINE_PAGES = ("/pack", "/returns")
+
+
+@functools.lru_cache(maxsize=4)
+def _asset_version(static_folder: str, template: str) -> str:
+    """The app version and the bytes of the offline assets and of the worker: a deploy that
+    changes any of them gives the worker a new cache name. Computed once per process."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        digest = hashlib.sha256(version("floor").encode())
+    except PackageNotFoundError:
+        digest = hashlib.sha256(b"floor")
+    for name in OFFLINE_ASSETS + (template,):
+        path = Path(static_folder) / name if name != template else Path(template)
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b""))
+    return digest.hexdigest()[:16]
+
+
+@bp.get("/sw.js")
+@public
+def service_worker():  # type: ignore[no-untyped-def]
+    """The service worker, at the root so that its scope covers /pack and /returns."""
+    app = current_app
+    template = str(Path(app.root_path, str(app.template_folder), "sw.js"))
+    assets = [url_for("static", filename=name) for name in OFFLINE_ASSETS]
+    body = render_template("sw.js", assets=assets, pages=list(OFFLINE_PAGES),
+                           version=_asset_version(str(app.static_folder), template))
+    response = make_response(body)
+    response.headers["Content-Type"] = "text/javascript; charset=utf-8"
+    response.headers["Service-Worker-Allowed"] = "/"
+    # The browser checks for a new worker on every visit; never a stale one from a cache.
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
 @bp.get("/sheet")
 @requires(*SCREEN_ROLES)
+@scope_filtered("orders of the caller's warehouse")
 def sheet():  # type: ignore[no-untyped-def]
     """Printable barcodes: each demo order's waybill, order number and kit, plus strangers."""
     s = db_session()
