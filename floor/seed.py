@@ -95,7 +95,10 @@ def seed_demo(app: Flask) -> str:
         for code in STATIONS:
             station_by_code(s, code, warehouse)
         for username, role, display in DEMO_USERS:
-            upsert_user(s, username, role, DEMO_PASSWORD, display, warehouse.id)
+            # The supervisor manages the whole site (webhooks are site-wide); the floor staff
+            # see only this warehouse.
+            upsert_user(s, username, role, DEMO_PASSWORD, display,
+                        None if role == "supervisor" else warehouse.id)
         for order in orders:
             operations.upsert_order(s, order, actor)
         for w, station in enumerate(STATIONS):

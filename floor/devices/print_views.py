@@ -8,6 +8,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from floor import labels
 from floor.api import actor_of, run
 from floor.auth.security import actor, requires
+from floor.auth.scope import (allows, check_station_code, scope_filtered, scope_free, scoped,
+                               warehouse_scope, warehouses_of)
 from floor.db import db_session
 from floor.devices import print_operations as operations
 from floor.errors import ApiError, json_body
@@ -41,12 +43,14 @@ def _read(fn: Any) -> Any:
 
 @bp.post("/printers")
 @requires("supervisor", "integration")
+@scope_filtered("the station must be the caller's warehouse's")
 def register_printer():  # type: ignore[no-untyped-def]
     data = json_body()
     principal = actor()
     roots = current_app.config["PRINT_FILE_ROOTS"]
 
     def op(s):  # type: ignore[no-untyped-def]
+        check_station_code(s, data.get("station"))
         printer, created, events = operations.register_printer(s, data, actor_of(principal), roots)
         return operations.printer_view(printer), created, events
 
@@ -57,12 +61,18 @@ def register_printer():  # type: ignore[no-untyped-def]
 
 @bp.get("/printers")
 @requires("supervisor", "integration")
+@scope_filtered("printers of stations of the caller's warehouse")
 def list_printers():  # type: ignore[no-untyped-def]
-    return jsonify({"printers": operations.list_printers(db_session())})
+    s = db_session()
+    scope = warehouse_scope()
+    printers = [p for p in operations.list_printers(s)
+                if allows(scope, warehouses_of(s, "printer", p["printer_id"]))]
+    return jsonify({"printers": printers})
 
 
 @bp.post("/printers/<printer_id>/labels")
 @requires("supervisor")
+@scoped(printer_id="printer")
 def print_place_label(printer_id: str):  # type: ignore[no-untyped-def]
     data = json_body(required=("kind", "code"))
     principal = actor()
@@ -79,6 +89,7 @@ def print_place_label(printer_id: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/orders/<order_no>/label")
 @requires("packer", "supervisor", "device")
+@scoped(order_no="order")
 def print_waybill(order_no: str):  # type: ignore[no-untyped-def]
     data = json_body(required=("station",))
     principal = actor()
@@ -102,12 +113,14 @@ def print_waybill(order_no: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/print-jobs/<job_id>")
 @requires("packer", "supervisor", "device", "integration")
+@scoped(job_id="print_job")
 def get_print_job(job_id: str):  # type: ignore[no-untyped-def]
     return jsonify(_read(lambda s: operations.job_view(operations.find_job(s, job_id))))
 
 
 @bp.put("/warehouses/<code>/printing")
 @requires("supervisor", "integration")
+@scoped(code="warehouse")
 def warehouse_printing(code: str):  # type: ignore[no-untyped-def]
     data = json_body(required=(operations.AUTO_PRINT,))
     return jsonify(run(lambda s: operations.set_auto_print(s, code, data)))
@@ -115,6 +128,7 @@ def warehouse_printing(code: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/labels/<kind>.zpl")
 @requires("supervisor")
+@scope_free("a blank place label of a kind, no warehouse data")
 def place_label_zpl(kind: str):  # type: ignore[no-untyped-def]
     if kind not in operations.PLACE_KINDS:
         raise ApiError("unknown_label", f"Labels here are {', '.join(operations.PLACE_KINDS)}.", 404)
@@ -150,11 +164,13 @@ def _barcode(fmt: str) -> Response:
 
 @bp.get("/labels/barcode.svg")
 @requires(*ALL_ROLES)
+@scope_free("renders the code it is given")
 def barcode_svg():  # type: ignore[no-untyped-def]
     return _barcode("svg")
 
 
 @bp.get("/labels/barcode.png")
 @requires(*ALL_ROLES)
+@scope_free("renders the code it is given")
 def barcode_png():  # type: ignore[no-untyped-def]
     return _barcode("png")

@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from floor.api import actor_of, run
 from floor.auth.security import actor, requires
+from floor.auth.scope import check_station_code, scope_filtered, warehouse_arg
 from floor.db import db_session
 from floor.devices import operations
 from floor.errors import ApiError, json_body
@@ -25,10 +26,15 @@ def _query_text(name: str, max_len: int) -> str | None:
 
 @bp.post("/devices")
 @requires("supervisor", "integration")
+@scope_filtered("the station must be the caller's warehouse's")
 def register_device():  # type: ignore[no-untyped-def]
     data = json_body()
     principal = actor()
-    body, created, events = run(lambda s: operations.register_device(s, data, actor_of(principal)))
+    def op(s):  # type: ignore[no-untyped-def]
+        check_station_code(s, data.get("station"))
+        return operations.register_device(s, data, actor_of(principal))
+
+    body, created, events = run(op)
     publish(events)
     # The readers pick up a new or changed serial scanner now, not at their next tick.
     current_app.extensions["floor.serial"].notify()
@@ -37,8 +43,9 @@ def register_device():  # type: ignore[no-untyped-def]
 
 @bp.get("/devices")
 @requires("supervisor", "integration")
+@scope_filtered("?warehouse= forced to the caller's")
 def list_devices():  # type: ignore[no-untyped-def]
-    devices = operations.list_devices(db_session(), _query_text("warehouse", 32),
+    devices = operations.list_devices(db_session(), warehouse_arg(_query_text("warehouse", 32)),
                                       _query_text("station", MAX_STATION))
     return jsonify({"devices": devices})
 
@@ -55,6 +62,7 @@ def heartbeat_of(data: object, principal) -> dict[str, object]:  # type: ignore[
             raise ApiError("invalid_field", f"Field '{name}' must be 1–{max_len} printable characters.",
                            field=name)
     device_id, station = data["device_id"].strip(), data["station"].strip()
+    check_station_code(db_session(), station)
     events = run(lambda s: operations.heartbeat(s, device_id, station,
                                                 actor_of(principal, device_id, station)))
     publish(events)
@@ -63,5 +71,6 @@ def heartbeat_of(data: object, principal) -> dict[str, object]:  # type: ignore[
 
 @bp.post("/devices/heartbeat")
 @requires("packer", "qc", "device")
+@scope_filtered("the station must be the caller's warehouse's")
 def heartbeat():  # type: ignore[no-untyped-def]
     return jsonify(heartbeat_of(json_body(), actor()))

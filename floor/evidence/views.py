@@ -14,6 +14,8 @@ from flask import (Blueprint, current_app, jsonify, render_template, request, se
 
 from floor.api import actor_of, run
 from floor.auth.security import actor, requires
+from floor.auth.scope import (allows, check_station_code, scope_filtered, scoped, warehouse_scope,
+                               warehouses_of)
 from floor.db import db_session
 from floor.errors import ApiError, json_body
 from floor.evidence import domain, operations
@@ -112,11 +114,13 @@ def _video_error(exc: Exception) -> ApiError:
 
 @bp.post("/api/v1/cameras")
 @requires(*WRITERS)
+@scope_filtered("the station must be the caller's warehouse's")
 def register_camera():  # type: ignore[no-untyped-def]
     data = json_body()
     principal = actor()
 
     def op(s):  # type: ignore[no-untyped-def]
+        check_station_code(s, data.get("station"))
         row, created = operations.register_camera(s, data, actor_of(principal))
         return operations.camera_view(row), created
 
@@ -126,12 +130,18 @@ def register_camera():  # type: ignore[no-untyped-def]
 
 @bp.get("/api/v1/cameras")
 @requires(*READERS)
+@scope_filtered("cameras of stations of the caller's warehouse")
 def list_cameras():  # type: ignore[no-untyped-def]
-    return jsonify({"cameras": operations.list_cameras(db_session())})
+    s = db_session()
+    scope = warehouse_scope()
+    cameras = [c for c in operations.list_cameras(s)
+               if allows(scope, warehouses_of(s, "camera", c["camera_id"]))]
+    return jsonify({"cameras": cameras})
 
 
 @bp.post("/api/v1/cameras/<camera_id>/recordings")
 @requires(*WRITERS)
+@scoped(camera_id="camera")
 def register_recording(camera_id: str):  # type: ignore[no-untyped-def]
     data = json_body()
     principal = actor()
@@ -175,6 +185,7 @@ def _evidence(order_no: str) -> tuple[Any, dict[str, Any]]:
 
 @bp.get("/api/v1/orders/<order_no>/evidence")
 @requires(*READERS)
+@scoped(order_no="order")
 def order_evidence(order_no: str):  # type: ignore[no-untyped-def]
     order, body = _evidence(order_no)
     body["clip_url"] = (url_for("evidence.order_clip", order_no=order.order_no, channel=order.channel)
@@ -184,6 +195,7 @@ def order_evidence(order_no: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/api/v1/evidence/frames/<int:recording_id>/<int:frame>.jpg")
 @requires(*READERS)
+@scoped(recording_id="recording")
 def frame_jpeg(recording_id: int, frame: int):  # type: ignore[no-untyped-def]
     raw_width = request.args.get("width")
     width = THUMB_WIDTH
@@ -225,6 +237,7 @@ def frame_jpeg(recording_id: int, frame: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/api/v1/orders/<order_no>/evidence/clip.mp4")
 @requires(*READERS)
+@scoped(order_no="order")
 def order_clip(order_no: str):  # type: ignore[no-untyped-def]
     camera = request.args.get("camera") or None
     if camera is not None and not operations.CAMERA_ID.match(camera):
@@ -260,6 +273,7 @@ def order_clip(order_no: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/orders/<order_no>/evidence")
 @requires("supervisor", "qc")
+@scoped(order_no="order")
 def evidence_page(order_no: str):  # type: ignore[no-untyped-def]
     s = db_session()
     order, body = _evidence(order_no)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from floor.api import actor_of, run
 from floor.auth.security import actor, requires
+from floor.auth.scope import scope_filtered, scoped, warehouse_arg
 from floor.db import db_session, get_db, utcnow
 from floor.errors import ApiError, json_body
 from floor.live import domain as live
@@ -26,7 +27,7 @@ def _start_background_work() -> None:
 
 
 def _warehouse_arg() -> str:
-    code = request.args.get("warehouse")
+    code = warehouse_arg(request.args.get("warehouse"))
     if code:
         if len(code) > 32:
             raise ApiError("invalid_field", "warehouse is at most 32 characters.", field="warehouse")
@@ -39,6 +40,7 @@ def _warehouse_arg() -> str:
 
 @bp.post("/api/v1/orders/<order_no>/events")
 @requires("integration", "supervisor")
+@scoped(order_no="order")
 def order_event(order_no: str):  # type: ignore[no-untyped-def]
     data = json_body()
     principal = actor()
@@ -60,14 +62,16 @@ def order_event(order_no: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/api/v1/alerts")
 @requires("supervisor", "integration")
+@scope_filtered("?warehouse= forced to the caller's")
 def alerts():  # type: ignore[no-untyped-def]
     include_cleared = request.args.get("all") in ("1", "true")
-    return jsonify({"alerts": operations.list_alerts(db_session(), request.args.get("warehouse"),
+    return jsonify({"alerts": operations.list_alerts(db_session(), warehouse_arg(request.args.get("warehouse")),
                                                      include_cleared)})
 
 
 @bp.post("/api/v1/alerts/<int:alert_id>/ack")
 @requires("supervisor")
+@scoped(alert_id="alert")
 def ack_alert(alert_id: int):  # type: ignore[no-untyped-def]
     data = json_body() if request.data else {}
     principal = actor()
@@ -79,6 +83,7 @@ def ack_alert(alert_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/api/v1/board")
 @requires("supervisor")
+@scope_filtered("?warehouse= forced to the caller's")
 def board_data():  # type: ignore[no-untyped-def]
     warehouse = _warehouse_arg()
     db = get_db()
@@ -95,6 +100,7 @@ def board_data():  # type: ignore[no-untyped-def]
 
 @bp.put("/api/v1/warehouses/<code>/settings")
 @requires("supervisor", "integration")
+@scoped(code="warehouse")
 def warehouse_settings(code: str):  # type: ignore[no-untyped-def]
     data = json_body()
     settings = _validated_settings(data)
@@ -150,12 +156,14 @@ def _validated_settings(data: dict[str, Any]) -> dict[str, Any]:
 
 @bp.get("/board")
 @requires("supervisor")
+@scope_filtered("?warehouse= forced to the caller's")
 def board_page():  # type: ignore[no-untyped-def]
     return render_template("board.html", warehouse=_warehouse_arg())
 
 
 @bp.get("/orders/<order_no>")
 @requires("supervisor", "qc")
+@scoped(order_no="order")
 def timeline_page(order_no: str):  # type: ignore[no-untyped-def]
     s = db_session()
     try:

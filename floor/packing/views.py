@@ -6,6 +6,8 @@ from sqlalchemy import select
 
 from floor.api import actor_of, run
 from floor.auth.security import actor, requires
+from floor.auth.scope import (check_object, check_station_code, check_warehouse_code,
+                               scope_filtered, scoped, warehouse_scope)
 from floor.db import db_session
 from floor.errors import ApiError, json_body
 from floor.packing import operations
@@ -29,11 +31,14 @@ def _query_text(name: str, max_len: int = 64) -> str | None:
 
 @bp.post("/orders")
 @requires("integration")
+@scope_filtered("the body's warehouse must be the caller's")
 def upsert_order():  # type: ignore[no-untyped-def]
     data = json_body()
     principal = actor()
 
     def op(s):  # type: ignore[no-untyped-def]
+        if isinstance(data.get("warehouse"), str):
+            check_warehouse_code(s, data["warehouse"])
         order, created, events = operations.upsert_order(s, data, actor_of(principal))
         snap = order.snapshot
         body = {"order_no": order.order_no, "channel": order.channel, "status": order.status,
@@ -49,6 +54,7 @@ def upsert_order():  # type: ignore[no-untyped-def]
 
 @bp.get("/orders/<order_no>")
 @requires(*READERS)
+@scoped(order_no="order")
 def get_order(order_no: str):  # type: ignore[no-untyped-def]
     channel = _query_text("channel", 32)
     s = db_session()
@@ -61,6 +67,7 @@ def get_order(order_no: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/orders/<order_no>/waybill")
 @requires("integration", "supervisor")
+@scoped(order_no="order")
 def bind_waybill(order_no: str):  # type: ignore[no-untyped-def]
     """Tracking numbers in: bind or replace an order's waybill, before or after packing."""
     data = json_body()
@@ -92,11 +99,19 @@ def bind_waybill(order_no: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/waves")
 @requires("integration", "supervisor")
+@scope_filtered("every order named must be in the caller's warehouse")
 def assign_wave():  # type: ignore[no-untyped-def]
     data = json_body()
     principal = actor()
 
     def op(s):  # type: ignore[no-untyped-def]
+        if isinstance(data.get("wave_no"), str):
+            check_object(s, "wave", data["wave_no"])
+        for order_no in data.get("order_nos") or [] if isinstance(data.get("order_nos"), list) else []:
+            if isinstance(order_no, str):
+                check_object(s, "order", order_no)
+        if isinstance(data.get("station"), str):
+            check_station_code(s, data["station"])
         done = operations.assign_wave(s, data, actor_of(principal))
         wave = done.wave
         return {"wave_no": wave.wave_no, "station": wave.station.code if wave.station else None,
@@ -110,6 +125,7 @@ def assign_wave():  # type: ignore[no-untyped-def]
 
 @bp.get("/waves/<wave_no>")
 @requires(*READERS)
+@scoped(wave_no="wave")
 def get_wave(wave_no: str):  # type: ignore[no-untyped-def]
     s = db_session()
     wave = s.scalar(select(Wave).where(Wave.wave_no == wave_no))
@@ -125,6 +141,7 @@ def get_wave(wave_no: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/stations/<station>/session")
 @requires("packer", "device", "supervisor")
+@scoped(station="station")
 def station_session(station: str):  # type: ignore[no-untyped-def]
     device_id = _query_text("device_id")
     if device_id is None:
@@ -134,10 +151,13 @@ def station_session(station: str):  # type: ignore[no-untyped-def]
 
 @bp.put("/stations/<station>")
 @requires("supervisor", "integration")
+@scoped(station="station")
 def configure_station(station: str):  # type: ignore[no-untyped-def]
     data = json_body()
 
     def op(s):  # type: ignore[no-untyped-def]
+        if isinstance(data.get("warehouse"), str):
+            check_warehouse_code(s, data["warehouse"])
         row = operations.configure_station(s, station, data)
         return {"station": row.code, "kind": row.kind,
                 "warehouse": row.warehouse.code if row.warehouse else None}
@@ -147,6 +167,7 @@ def configure_station(station: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/scans/<scan_id>/override")
 @requires("supervisor")
+@scoped(scan_id="scan")
 def override_scan(scan_id: str):  # type: ignore[no-untyped-def]
     from floor.scan.models import ScanEvent
 
@@ -166,6 +187,7 @@ def override_scan(scan_id: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/pack-sessions/<int:session_id>/release")
 @requires("supervisor")
+@scoped(session_id="pack_session")
 def release_session(session_id: int):  # type: ignore[no-untyped-def]
     data = json_body(required=("reason",))
     principal = actor()
@@ -179,9 +201,12 @@ def release_session(session_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/pack-sessions")
 @requires("supervisor")
+@scope_filtered("sessions of orders of the caller's warehouse")
 def open_sessions():  # type: ignore[no-untyped-def]
-    rows = db_session().scalars(select(PackSession).where(PackSession.state == "open")
-                                .order_by(PackSession.id)).all()
+    query = select(PackSession).where(PackSession.state == "open").order_by(PackSession.id)
+    if (scope := warehouse_scope()) is not None:
+        query = query.join(Order, Order.id == PackSession.order_id).where(Order.warehouse_id == scope)
+    rows = db_session().scalars(query).all()
     return jsonify({"sessions": [{"id": r.id, "order_no": r.order.order_no,
                                   "station": r.station.code, "device_id": r.device_id,
                                   "opened_at": r.opened_at.isoformat(),

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from floor import labels
 from floor.api import actor_of, run
 from floor.auth.security import actor, current_principal, requires
+from floor.auth.scope import check_object, scope_filtered, scoped, warehouse_arg
 from floor.db import db_session
 from floor.errors import ApiError, json_body
 from floor.packing.domain import DomainError
@@ -45,6 +46,7 @@ def _domain(fn: Any) -> Any:
 
 @bp.get("/returns")
 @requires("qc", "supervisor")
+@scope_filtered("?warehouse= forced to the caller's")
 def returns_page():  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
@@ -52,7 +54,7 @@ def returns_page():  # type: ignore[no-untyped-def]
 
     principal = current_principal()
     s = db_session()
-    warehouse = request.args.get("warehouse", "")[:32]
+    warehouse = warehouse_arg(request.args.get("warehouse", "")[:32])
     if warehouse:
         warehouses = [warehouse]
     elif principal is not None and principal.warehouse_id is not None:
@@ -67,11 +69,14 @@ def returns_page():  # type: ignore[no-untyped-def]
 
 @bp.post(API)
 @requires("qc", "integration")
+@scope_filtered("the order must be in the caller's warehouse")
 def create_return():  # type: ignore[no-untyped-def]
     data = json_body()
     principal = actor()
 
     def op(s):  # type: ignore[no-untyped-def]
+        if isinstance(data.get("order_no"), str):
+            check_object(s, "order", data["order_no"])
         ret, events = operations.create_return(s, data, actor_of(principal))
         return operations.detail(s, ret), events
 
@@ -82,11 +87,13 @@ def create_return():  # type: ignore[no-untyped-def]
 
 @bp.get(API)
 @requires("qc", "supervisor")
+@scope_filtered("?warehouse= forced to the caller's")
 def list_returns():  # type: ignore[no-untyped-def]
     state = request.args.get("state", "open")
     warehouse = request.args.get("warehouse") or None
     if warehouse is not None and (len(warehouse) > 32 or any(ord(c) < 32 for c in warehouse)):
         raise ApiError("invalid_field", "Query parameter 'warehouse' is not valid.", field="warehouse")
+    warehouse = warehouse_arg(warehouse)
     from sqlalchemy import select
 
     from floor.eventlog import EventCounter
@@ -100,6 +107,7 @@ def list_returns():  # type: ignore[no-untyped-def]
 
 @bp.get(API + "/by-code/<path:code>")
 @requires("qc")
+@scoped(code="return_code")
 def by_code(code: str):  # type: ignore[no-untyped-def]
     s = db_session()
     ret = _domain(lambda: operations.by_code(s, code))
@@ -108,6 +116,7 @@ def by_code(code: str):  # type: ignore[no-untyped-def]
 
 @bp.get(API + "/<rma_no>")
 @requires(*READERS)
+@scoped(rma_no="return")
 def get_return(rma_no: str):  # type: ignore[no-untyped-def]
     s = db_session()
     ret = _domain(lambda: operations.find_return(s, rma_no))
@@ -116,6 +125,7 @@ def get_return(rma_no: str):  # type: ignore[no-untyped-def]
 
 @bp.post(API + "/<rma_no>/scans")
 @requires("qc")
+@scoped(rma_no="return")
 def scan_item(rma_no: str):  # type: ignore[no-untyped-def]
     data = json_body()
     principal = actor()
@@ -130,6 +140,7 @@ def scan_item(rma_no: str):  # type: ignore[no-untyped-def]
 
 @bp.post(API + "/<rma_no>/scans/<scan_id>/photo")
 @requires("qc")
+@scoped(rma_no="return")
 def scan_photo(rma_no: str, scan_id: str):  # type: ignore[no-untyped-def]
     request.max_content_length = operations.MAX_PHOTO_BYTES + 64 * 1024
     upload = request.files.get("photo")
@@ -175,6 +186,7 @@ def _as_jpeg(data: bytes) -> bytes:
 
 @bp.get(API + "/<rma_no>/scans/<scan_id>/photo")
 @requires("qc", "supervisor")
+@scoped(rma_no="return")
 def get_scan_photo(rma_no: str, scan_id: str):  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
@@ -194,6 +206,7 @@ def get_scan_photo(rma_no: str, scan_id: str):  # type: ignore[no-untyped-def]
 
 @bp.post(API + "/<rma_no>/close")
 @requires("qc")
+@scoped(rma_no="return")
 def close(rma_no: str):  # type: ignore[no-untyped-def]
     principal = actor()
 
@@ -208,6 +221,7 @@ def close(rma_no: str):  # type: ignore[no-untyped-def]
 
 @bp.post(API + "/<rma_no>/confirm")
 @requires("supervisor")
+@scoped(rma_no="return")
 def confirm(rma_no: str):  # type: ignore[no-untyped-def]
     data = json_body(required=("outcome",))
     principal = actor()
@@ -227,6 +241,7 @@ def _label_return(rma_no: str) -> Any:
 
 @bp.get(API + "/<rma_no>/label.svg")
 @requires("qc", "supervisor")
+@scoped(rma_no="return")
 def label_svg(rma_no: str):  # type: ignore[no-untyped-def]
     ret = _label_return(rma_no)
     return Response(labels.barcode_svg(ret.trace_code, "code128"), mimetype="image/svg+xml")
@@ -234,6 +249,7 @@ def label_svg(rma_no: str):  # type: ignore[no-untyped-def]
 
 @bp.get(API + "/<rma_no>/label.png")
 @requires("qc", "supervisor")
+@scoped(rma_no="return")
 def label_png(rma_no: str):  # type: ignore[no-untyped-def]
     ret = _label_return(rma_no)
     return Response(labels.barcode_png(ret.trace_code, "code128"), mimetype="image/png")
@@ -241,6 +257,7 @@ def label_png(rma_no: str):  # type: ignore[no-untyped-def]
 
 @bp.get(API + "/<rma_no>/label.zpl")
 @requires("qc", "supervisor")
+@scoped(rma_no="return")
 def label_zpl(rma_no: str):  # type: ignore[no-untyped-def]
     ret = _label_return(rma_no)
     zpl = _domain(lambda: operations.trace_label_zpl(ret))

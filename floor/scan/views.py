@@ -7,6 +7,8 @@ from flask import Blueprint, current_app, jsonify, request
 
 from floor.api import actor_of, run
 from floor.auth.security import Principal, actor, requires
+from floor.auth.scope import check_station_code, scope_filtered, scope_free
+from floor.db import db_session
 from floor.errors import ApiError, json_body
 from floor.packing.domain import DomainError
 from floor.publish import publish
@@ -25,6 +27,7 @@ def submit_scan(data: Any, principal: Principal) -> dict[str, Any]:
     except DomainError as exc:
         raise ApiError(exc.code, exc.message, exc.status, **exc.extra) from None
     debounce = current_app.config["SCAN_DEBOUNCE_MS"]
+    check_station_code(db_session(), request_.station)
     result = run(lambda s: operations.record_scan(s, request_, actor_of(principal), debounce,
                                                   messages.render))
     publish(result.events)
@@ -33,6 +36,7 @@ def submit_scan(data: Any, principal: Principal) -> dict[str, Any]:
 
 @bp.post("/decode")
 @requires("packer", "qc", "device")
+@scope_free("decodes the image it is given")
 def decode():  # type: ignore[no-untyped-def]
     """Barcodes in a photo (multipart field `image`), for labels the scanner cannot read."""
     request.max_content_length = MAX_IMAGE_BYTES
@@ -55,5 +59,6 @@ def decode():  # type: ignore[no-untyped-def]
 
 @bp.post("/scans")
 @requires(*SCAN_ROLES)
+@scope_filtered("the station must be the caller's warehouse's")
 def post_scan():  # type: ignore[no-untyped-def]
     return jsonify(submit_scan(json_body(), actor()))

@@ -11,6 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from floor.api import actor_of, run
 from floor.auth.security import Principal, actor, requires
+from floor.auth.scope import check_warehouse_code, scope_filtered, warehouse_scope
 from floor.db import db_session
 from floor.errors import ApiError, json_body
 from floor.live import domain as live
@@ -33,6 +34,7 @@ def _warehouse_code(value: Any, principal: Principal | None) -> str:
         except DomainError as exc:
             raise ApiError(exc.code, exc.message, exc.status, **exc.extra) from None
         assert code is not None
+        check_warehouse_code(db_session(), code)
         return code
     s = db_session()
     if principal is not None and principal.warehouse_id is not None:
@@ -90,6 +92,7 @@ def _rows_from_csv(data: bytes) -> tuple[list[domain.StockRow], list[str]]:
 
 @bp.put(API)
 @requires(*WRITERS)
+@scope_filtered("the body's warehouse must be the caller's")
 def put_stock():  # type: ignore[no-untyped-def]
     """Counted levels: each listed SKU's on_hand (and threshold) becomes what is sent."""
     principal = actor()
@@ -97,6 +100,7 @@ def put_stock():  # type: ignore[no-untyped-def]
 
     def op(s):  # type: ignore[no-untyped-def]
         warehouse = packing.clean_text(data, "warehouse", 32)
+        check_warehouse_code(s, warehouse)
         note = packing.clean_text(data, "note", 500, required=False) or ""
         try:
             rows = domain.parse_items(data.get("items"))
@@ -112,6 +116,7 @@ def put_stock():  # type: ignore[no-untyped-def]
 
 @bp.get(API)
 @requires(*WRITERS)
+@scope_filtered("?warehouse= forced to the caller's")
 def get_stock():  # type: ignore[no-untyped-def]
     principal = actor()
     code = _warehouse_code(request.args.get("warehouse"), principal)
@@ -123,6 +128,7 @@ def get_stock():  # type: ignore[no-untyped-def]
 
 @bp.post(API + "/upload")
 @requires(*WRITERS)
+@scope_filtered("the warehouse named must be the caller's")
 def upload_stock():  # type: ignore[no-untyped-def]
     """A CSV of sku,on_hand[,low_threshold]: every row applied, or none (errors by line)."""
     principal = actor()
@@ -141,6 +147,7 @@ def upload_stock():  # type: ignore[no-untyped-def]
 
 @bp.post(API + "/adjustments")
 @requires(*WRITERS)
+@scope_filtered("the body's warehouse must be the caller's")
 def adjust_stock():  # type: ignore[no-untyped-def]
     """A relative correction (found, broken, lost) of one tracked SKU, with a note."""
     data = json_body()
@@ -148,6 +155,8 @@ def adjust_stock():  # type: ignore[no-untyped-def]
 
     def op(s):  # type: ignore[no-untyped-def]
         device_id = packing.clean_text(data, "device_id", 64, required=False)
+        if isinstance(data.get("warehouse"), str):
+            check_warehouse_code(s, data["warehouse"])
         return operations.adjust(s, data, actor_of(principal, device_id))
 
     body, events = run(op)
@@ -163,7 +172,10 @@ def _local(iso: str, offset: dt.timedelta) -> str:
 
 def _page(warehouse: str, status: int = 200, **extra: Any):  # type: ignore[no-untyped-def]
     s = db_session()
-    warehouses = list(s.scalars(select(Warehouse.code).order_by(Warehouse.code).limit(50)))
+    codes = select(Warehouse.code).order_by(Warehouse.code).limit(50)
+    if (scope := warehouse_scope()) is not None:
+        codes = codes.where(Warehouse.id == scope)
+    warehouses = list(s.scalars(codes))
     view = operations.stock_view(s, warehouse)
     row = s.scalar(select(Warehouse).where(Warehouse.code == warehouse))
     # Times in the warehouse's local time, as the board shows them.
@@ -178,6 +190,7 @@ def _page(warehouse: str, status: int = 200, **extra: Any):  # type: ignore[no-u
 
 @bp.get("/stock")
 @requires("supervisor")
+@scope_filtered("?warehouse= forced to the caller's")
 def stock_page():  # type: ignore[no-untyped-def]
     warehouse = _warehouse_code(request.args.get("warehouse"), actor())
     applied = request.args.get("applied", type=int)
@@ -186,6 +199,7 @@ def stock_page():  # type: ignore[no-untyped-def]
 
 @bp.route("/stock/upload", methods=["GET", "POST"])
 @requires("supervisor")
+@scope_filtered("the form's warehouse must be the caller's")
 def stock_page_upload():  # type: ignore[no-untyped-def]
     """The screen's upload form (CSRF checked by `requires`): applied, then back to the list;
     refused, the page again with every bad line. A GET (a reload, the language switch after a

@@ -17,7 +17,7 @@ from werkzeug.security import check_password_hash
 from floor.auth.domain import login_locked
 from floor.auth.models import LoginFailure, User
 from floor.auth.security import check_csrf, current_principal, login_user, public, requires
-from floor.auth.scope import scope_filtered, scope_free
+from floor.auth.scope import scope_filtered, scope_free, warehouse_scope
 from floor.db import db_session, run_in_transaction, utcnow
 from floor.errors import ApiError
 from floor.labels import barcode_svg
@@ -127,7 +127,10 @@ def index():  # type: ignore[no-untyped-def]
 @requires("packer", "supervisor")
 @scope_filtered("stations of the caller's warehouse")
 def pack():  # type: ignore[no-untyped-def]
-    stations = db_session().scalars(select(Station.code).order_by(Station.code)).all()
+    query = select(Station.code).order_by(Station.code)
+    if (scope := warehouse_scope()) is not None:
+        query = query.where((Station.warehouse_id == scope) | Station.warehouse_id.is_(None))
+    stations = db_session().scalars(query).all()
     return render_template("pack.html", stations=list(stations) or ["P01"])
 
 
@@ -177,6 +180,8 @@ def sheet():  # type: ignore[no-untyped-def]
     s = db_session()
     wave_no = request.args.get("wave", "")[:64]
     query = select(Order).where(Order.snapshot_id.is_not(None)).order_by(Order.id)
+    if (scope := warehouse_scope()) is not None:
+        query = query.where(Order.warehouse_id == scope)
     if wave_no:
         query = query.join(Wave, Wave.id == Order.wave_id).where(Wave.wave_no == wave_no)
     limit = min(max(request.args.get("limit", 12, type=int) or 12, 1), 60)

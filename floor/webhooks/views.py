@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from floor.api import actor_of, run
 from floor.auth.security import actor, requires
+from floor.auth.scope import all_warehouses_only
 from floor.db import db_session, utcnow
 from floor.errors import ApiError, json_body
 from floor.packing import operations as packing
@@ -34,6 +35,7 @@ def _wake_dispatcher() -> None:
 
 @bp.post(API)
 @requires(*MANAGERS)
+@all_warehouses_only
 def create_subscription():  # type: ignore[no-untyped-def]
     data = json_body(required=("url",))
     principal = actor()
@@ -47,6 +49,7 @@ def create_subscription():  # type: ignore[no-untyped-def]
 
 @bp.get(API)
 @requires(*MANAGERS)
+@all_warehouses_only
 def list_subscriptions():  # type: ignore[no-untyped-def]
     include_deleted = request.args.get("all") in ("1", "true")
     return jsonify({"subscriptions": operations.list_subscriptions(db_session(), include_deleted),
@@ -55,12 +58,14 @@ def list_subscriptions():  # type: ignore[no-untyped-def]
 
 @bp.get(f"{API}/<int:sub_id>")
 @requires(*MANAGERS)
+@all_warehouses_only
 def get_subscription(sub_id: int):  # type: ignore[no-untyped-def]
     return jsonify(_read(lambda: operations.subscription_detail(db_session(), sub_id)))
 
 
 @bp.patch(f"{API}/<int:sub_id>")
 @requires(*MANAGERS)
+@all_warehouses_only
 def update_subscription(sub_id: int):  # type: ignore[no-untyped-def]
     data = json_body()
     principal = actor()
@@ -79,6 +84,7 @@ def update_subscription(sub_id: int):  # type: ignore[no-untyped-def]
 
 @bp.delete(f"{API}/<int:sub_id>")
 @requires(*MANAGERS)
+@all_warehouses_only
 def delete_subscription(sub_id: int):  # type: ignore[no-untyped-def]
     principal = actor()
     return jsonify(run(lambda s: operations.subscription_view(
@@ -104,6 +110,7 @@ def _states() -> list[str]:
 
 @bp.get(f"{API}/<int:sub_id>/deliveries")
 @requires(*MANAGERS)
+@all_warehouses_only
 def list_deliveries(sub_id: int):  # type: ignore[no-untyped-def]
     states, limit = _states(), _limit()
     order_no = request.args.get("order_no") or None
@@ -116,12 +123,14 @@ def list_deliveries(sub_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get(f"{DELIVERIES}/<int:delivery_id>")
 @requires(*MANAGERS)
+@all_warehouses_only
 def get_delivery(delivery_id: int):  # type: ignore[no-untyped-def]
     return jsonify(_read(lambda: operations.delivery_detail(db_session(), delivery_id)))
 
 
 @bp.post(f"{DELIVERIES}/<int:delivery_id>/redeliver")
 @requires(*MANAGERS)
+@all_warehouses_only
 def redeliver(delivery_id: int):  # type: ignore[no-untyped-def]
     principal = actor()
     body = run(lambda s: operations.delivery_view(
@@ -132,6 +141,7 @@ def redeliver(delivery_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post(f"{API}/<int:sub_id>/redeliver-dead")
 @requires(*MANAGERS)
+@all_warehouses_only
 def redeliver_dead(sub_id: int):  # type: ignore[no-untyped-def]
     principal = actor()
     ids = run(lambda s: operations.redeliver_dead(s, sub_id, actor_of(principal), utcnow()))
@@ -141,6 +151,7 @@ def redeliver_dead(sub_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post(f"{DELIVERIES}/<int:delivery_id>/discard")
 @requires("supervisor")
+@all_warehouses_only
 def discard(delivery_id: int):  # type: ignore[no-untyped-def]
     data = json_body(required=("reason",))
     principal = actor()
@@ -158,6 +169,7 @@ def discard(delivery_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/webhooks")
 @requires("supervisor")
+@all_warehouses_only
 def webhooks_page():  # type: ignore[no-untyped-def]
     s = db_session()
     subscriptions = operations.list_subscriptions(s)
