@@ -116,6 +116,24 @@ def public(view: F) -> F:
     return view
 
 
+def socket_event(*roles: str) -> Callable[[F], F]:
+    """A Socket.IO handler `on_x(self, data)` of a namespace keeping `self.principals`: only
+    these roles; others get the ack {"ok": false, "code": "forbidden"}. Records the rule, like
+    `requires`, for the access-control tests (a handler without a rule fails them)."""
+    def wrap(handler: F) -> F:
+        @functools.wraps(handler)
+        def guarded(self: Any, *args: Any) -> Any:
+            principal = self.principals.get(request.sid)  # type: ignore[attr-defined]
+            if principal is None or principal.role not in roles:
+                role = principal.role if principal else "-"
+                return {"ok": False, "code": "forbidden",
+                        "message": _("The role %(role)s may not do this.", role=role)}
+            return handler(self, *args)
+        guarded.floor_roles = tuple(roles)  # type: ignore[attr-defined]
+        return guarded  # type: ignore[return-value]
+    return wrap
+
+
 def check_csrf() -> None:
     token = request.headers.get("X-CSRFToken") or request.form.get("csrf_token", "")
     try:

@@ -35,8 +35,16 @@ class _Subscription:
     sid: str
     rooms: list[str]
     after_seq: int
+    scope: str | None = None       # the warehouse code the client is limited to; None: all
     done: threading.Event = field(default_factory=threading.Event)
     result: dict[str, Any] = field(default_factory=dict)
+
+
+def _visible(entry: EventLogEntry, warehouse_code: str) -> bool:
+    """Whether a client limited to this warehouse may see the event: events name their
+    warehouse as a `warehouse:<code>` room; one naming none is not bound to a warehouse."""
+    named = [room[10:] for room in entry.rooms if room.startswith("warehouse:")]
+    return not named or warehouse_code in named
 
 
 class EventPump:
@@ -58,6 +66,9 @@ class EventPump:
         self._joined: dict[str, set[str]] = {}
         # sid -> seq up to which live events are skipped (the client saw them elsewhere).
         self._skip_upto: dict[str, int] = {}
+        # sid -> the one warehouse a client is limited to: events of any other warehouse are
+        # never sent to it, whatever rooms it joined (a second fence behind the room check).
+        self._scope: dict[str, str] = {}
 
     # --- called from request threads ---------------------------------------------------------
 
@@ -81,9 +92,10 @@ class EventPump:
         self.ensure_started()
         self._wake.set()
 
-    def subscribe(self, sid: str, rooms: list[str], after_seq: int, timeout: float = 10.0) -> dict[str, Any]:
+    def subscribe(self, sid: str, rooms: list[str], after_seq: int, timeout: float = 10.0,
+                  scope: str | None = None) -> dict[str, Any]:
         self.ensure_started()
-        sub = _Subscription(sid, rooms, after_seq)
+        sub = _Subscription(sid, rooms, after_seq, scope)
         self._subs.put(sub)
         self._wake.set()
         if not sub.done.wait(timeout):
@@ -134,6 +146,8 @@ class EventPump:
                          .order_by(EventLogEntry.seq).limit(BATCH)).all()
         for entry in rows:
             skip = [sid for sid, upto in self._skip_upto.items() if upto >= entry.seq]
+            if self._scope:
+                skip += [sid for sid, code in self._scope.items() if not _visible(entry, code)]
             self._emit(entry, entry.rooms, skip)
             self.cursor = entry.seq
         if self._skip_upto:
@@ -151,6 +165,7 @@ class EventPump:
             if sub.after_seq < 0:
                 self._joined.pop(sub.sid, None)
                 self._skip_upto.pop(sub.sid, None)
+                self._scope.pop(sub.sid, None)
                 continue
             try:
                 sub.result = self._subscribe(s, sub)
@@ -161,6 +176,8 @@ class EventPump:
 
     def _subscribe(self, s: Any, sub: _Subscription) -> dict[str, Any]:
         joined = self._joined.setdefault(sub.sid, set())
+        if sub.scope is not None:
+            self._scope[sub.sid] = sub.scope
         new_rooms = set(sub.rooms) - joined
         sent = 0
         if sub.after_seq > self.cursor:
@@ -176,7 +193,8 @@ class EventPump:
             rows = s.scalars(select(EventLogEntry).where(EventLogEntry.seq.in_(seqs))
                              .order_by(EventLogEntry.seq)).all()
             # Events of a room joined earlier already reached this client (or it had them).
-            backlog = [e for e in rows if set(e.rooms) & new_rooms and not set(e.rooms) & joined]
+            backlog = [e for e in rows if set(e.rooms) & new_rooms and not set(e.rooms) & joined
+                       and (sub.scope is None or _visible(e, sub.scope))]
             if len(backlog) > BACKLOG_LIMIT:
                 return {"ok": False, "code": "backlog_too_large",
                         "message": "Too many missed events: reload the full state, then subscribe.",

@@ -10,7 +10,10 @@ from flask import current_app, request
 from flask_socketio import Namespace
 
 from floor.devices.views import heartbeat_of
-from floor.auth.security import Principal, principal_from_session, principal_from_token
+from floor.auth.scope import allows, scope_code, warehouses_of
+from floor.auth.security import (Principal, principal_from_session, principal_from_token, public,
+                                 socket_event)
+from floor.db import db_session
 from floor.errors import ApiError
 from floor.scan import messages
 from floor.scan.views import SCAN_ROLES, submit_scan
@@ -26,6 +29,7 @@ class FloorNamespace(Namespace):
         super().__init__(namespace)
         self.principals: dict[str, Principal] = {}
 
+    @public   # checks the token or session itself: refused without one
     def on_connect(self, auth: Any = None) -> bool:
         principal = None
         if isinstance(auth, dict) and isinstance(auth.get("token"), str):
@@ -37,6 +41,7 @@ class FloorNamespace(Namespace):
         self.principals[request.sid] = principal  # type: ignore[attr-defined]
         return True
 
+    @public
     def on_disconnect(self, reason: Any = None) -> None:
         self.principals.pop(request.sid, None)  # type: ignore[attr-defined]
         current_app.extensions["floor.pump"].forget(request.sid)  # type: ignore[attr-defined]
@@ -44,10 +49,10 @@ class FloorNamespace(Namespace):
     def _principal(self) -> Principal | None:
         return self.principals.get(request.sid)  # type: ignore[attr-defined]
 
+    @socket_event(*SCAN_ROLES)
     def on_scan(self, data: Any = None) -> dict[str, Any]:
         principal = self._principal()
-        if principal is None or principal.role not in SCAN_ROLES:
-            return {"ok": False, "code": "forbidden", "message": messages.render("forbidden", {})}
+        assert principal is not None
         try:
             return submit_scan(data, principal)
         except ApiError as exc:
@@ -57,11 +62,11 @@ class FloorNamespace(Namespace):
             return {"ok": False, "code": "server_error",
                     "message": messages.render("server_error", {})}
 
+    @socket_event(*HEARTBEAT_ROLES)
     def on_heartbeat(self, data: Any = None) -> dict[str, Any]:
         """{"device_id", "station"} every 20 s from an open handheld screen: online on boards."""
         principal = self._principal()
-        if principal is None or principal.role not in HEARTBEAT_ROLES:
-            return {"ok": False, "code": "forbidden", "message": "Your role sends no heartbeats."}
+        assert principal is not None
         try:
             return heartbeat_of(data, principal)
         except ApiError as exc:
@@ -70,13 +75,13 @@ class FloorNamespace(Namespace):
             log.exception("heartbeat failed")
             return {"ok": False, "code": "server_error", "message": "Heartbeat not recorded."}
 
+    @socket_event(*SUBSCRIBE_ROLES)
     def on_subscribe(self, data: Any = None) -> dict[str, Any]:
         """{"room": "...", "after_seq": N} or {"rooms": [...], "after_seq": N}: the missed events
-        of those rooms with seq > N first, then live ones, in order and each once."""
+        of those rooms with seq > N first, then live ones, in order and each once.
+        A client limited to one warehouse may join only that warehouse's rooms."""
         principal = self._principal()
-        if principal is None or principal.role not in SUBSCRIBE_ROLES:
-            return {"ok": False, "code": "forbidden",
-                    "message": messages.render("forbidden_subscribe", {})}
+        assert principal is not None
         if not isinstance(data, dict):
             return {"ok": False, "code": "invalid_payload", "message": "subscribe takes an object."}
         rooms = data.get("rooms") if "rooms" in data else [data.get("room")]
@@ -87,5 +92,22 @@ class FloorNamespace(Namespace):
                     "message": "room is warehouse:<code>, wave:<no>, order:<no> or station:<id>."}
         if isinstance(after, bool) or not isinstance(after, int) or after < 0:
             return {"ok": False, "code": "invalid_field", "message": "after_seq is a whole number."}
+        scope = None
+        if principal.warehouse_id is not None:
+            s = db_session()
+            scope = scope_code(s, principal.warehouse_id) or ""
+            refused = [room for room in rooms if not _room_allowed(s, room, principal.warehouse_id, scope)]
+            if refused:
+                return {"ok": False, "code": "forbidden_room", "rooms": refused,
+                        "message": "Those rooms belong to another warehouse."}
         pump = current_app.extensions["floor.pump"]
-        return pump.subscribe(request.sid, rooms, after)  # type: ignore[attr-defined]
+        return pump.subscribe(request.sid, rooms, after, scope=scope)  # type: ignore[attr-defined]
+
+
+def _room_allowed(s: Any, room: str, warehouse_id: int, code: str | None) -> bool:
+    """A warehouse room only by its exact code; an order, wave or station room when what it
+    names is not of another warehouse (the pump still withholds other warehouses' events)."""
+    kind, _, value = room.partition(":")
+    if kind == "warehouse":
+        return value == code
+    return allows(warehouse_id, warehouses_of(s, kind, value))
