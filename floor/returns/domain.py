@@ -129,7 +129,8 @@ def line_of(kit: Kit, unit: ReturnedUnit, substitutes: Mapping[str, int] | None 
     line = kit.line_for_keys(keys)
     if line is None and substitutes:
         credited = next((substitutes[key] for key in keys if key in substitutes), None)
-        line = kit.line(credited) if credited is not None else None
+        # A credit names a line of this snapshot; one that does not (a stale record) matches nothing.
+        line = next((l for l in kit.lines if l.line_no == credited), None)
     return line
 
 
