@@ -58,12 +58,22 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         "MAX_CONTENT_LENGTH": 256 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        # Behind TLS: the session cookie is sent over HTTPS only.
+        "SESSION_COOKIE_SECURE": env.get("FLOOR_COOKIE_SECURE") == "1",
+        # A login lasts one shift at most, and ends after this long untouched (a handheld left
+        # on a shelf does not keep a supervisor's rights); see docs/security.md.
+        "SESSION_LIFETIME_H": float(env.get("FLOOR_SESSION_LIFETIME_H", 12)),
+        "SESSION_IDLE_MIN": float(env.get("FLOOR_SESSION_IDLE_MIN", 30)),
+        "PERMANENT_SESSION_LIFETIME": int(float(env.get("FLOOR_SESSION_LIFETIME_H", 12)) * 3600),
         "WTF_CSRF_CHECK_DEFAULT": False,  # checked by floor.auth after the role check
         "WTF_CSRF_TIME_LIMIT": None,
         "BABEL_DEFAULT_LOCALE": "zh",
         "LOGIN_MAX_FAILURES": 5,
+        # From one address, whatever the user names (one client guessing many accounts).
+        "LOGIN_MAX_FAILURES_PER_ADDRESS": 20,
         "LOGIN_LOCKOUT_S": 300,
+        # A token's use is audited on first use, then at most once per this many minutes.
+        "TOKEN_USE_AUDIT_MIN": float(env.get("FLOOR_TOKEN_USE_AUDIT_MIN", 15)),
         "ALERT_INTERVAL_S": float(env.get("FLOOR_ALERT_INTERVAL_S", 30)),
         # Serial scanners to register at start (TOML); the API registers them too.
         "DEVICES_FILE": env.get("FLOOR_DEVICES_FILE") or None,

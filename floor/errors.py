@@ -30,6 +30,25 @@ class Conflict(ApiError):
     status = 409
 
 
+class DatabaseUnavailable(ApiError):
+    """The database is out of reach or busy past the lock timeout: nothing was committed, so
+    the client may send the same request again (a scan: the same scan_id)."""
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__("database_unavailable", _unavailable_message())
+
+
+def _unavailable_message() -> str:
+    try:
+        from flask_babel import gettext
+
+        return gettext("The database is not reachable right now; nothing was recorded. "
+                       "Send it again.")
+    except Exception:  # noqa: BLE001 - outside a request: the untranslated text
+        return "The database is not reachable right now; nothing was recorded. Send it again."
+
+
 _HTTP_CODES = {
     400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
@@ -44,7 +63,23 @@ def _wants_json() -> bool:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):  # type: ignore[no-untyped-def]
+        if isinstance(err, DatabaseUnavailable):
+            return jsonify(err.to_dict()), err.status, {"Retry-After": "1"}
         return jsonify(err.to_dict()), err.status
+
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    from floor.db import is_unavailable
+
+    def _database_error(err: Exception):  # type: ignore[no-untyped-def]
+        # Outside a use case's transaction (a token lookup, a read-only page): the same 503.
+        if not is_unavailable(err):
+            raise err
+        return _api_error(DatabaseUnavailable())
+
+    app.register_error_handler(DBAPIError, _database_error)
+    app.register_error_handler(PoolTimeoutError, _database_error)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):  # type: ignore[no-untyped-def]

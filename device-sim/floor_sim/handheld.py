@@ -3,7 +3,15 @@
 A handheld sends one scan at a time and waits for its verdict, like the real device:
 `scan(code)` returns `(verdict, latency_seconds)`. Every scan gets a fresh uuid4 `scan_id`
 (or the one given); when the connection drops, the same payload, same `scan_id`, is sent
-again once after reconnecting, which the service answers with the first verdict.
+again after reconnecting, which the service answers with the first verdict.
+
+Replay. A scan whose answer did not come back (connection refused or reset, a timeout, an
+HTTP 5xx, or an answer whose code is in `RETRY_CODES`, e.g. ``database_unavailable``) stays
+at the head of the handheld's queue: the handheld sends nothing else and sends the same
+payload again, with backoff, until the service answers it or `replay_for` seconds have
+passed since the first attempt (0: only `retries` more attempts, the old behaviour). Each
+`send` leaves `last_attempts` (how many times the payload went out) and `last_refusals`
+(the retryable answers it got, by code) for the caller to record.
 
 Transports (all answer the same verdict dicts):
 
@@ -54,6 +62,20 @@ class HandheldError(RuntimeError):
     """No verdict: the connection failed or the service answered something else."""
 
 
+class RetryableAnswer(ConnectionError):
+    """The service answered, but not with a verdict: try the same scan again later."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+
+
+# Answers that mean "not decided, ask again": the scan was not recorded (its transaction was
+# rolled back), so the same scan_id may be sent again.
+RETRY_CODES = frozenset({"database_unavailable", "server_error", "service_unavailable"})
+REPLAY_BACKOFF_S = (0.1, 0.2, 0.5, 1.0)
+
+
 def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -65,7 +87,8 @@ class Handheld:
 
     def __init__(self, url: str, token: str, *, station: str, device_id: str,
                  endpoint: str = "scan", timeout: float = 10.0, retries: int = 1,
-                 send_at: bool = True, bare_namespace: str = NAMESPACE) -> None:
+                 send_at: bool = True, bare_namespace: str = NAMESPACE,
+                 replay_for: float = 0.0) -> None:
         if endpoint not in ("scan", "bare"):
             raise ValueError("endpoint is 'scan' or 'bare'")
         self.url = url.rstrip("/")
@@ -77,8 +100,11 @@ class Handheld:
         self.retries = retries
         self.send_at = send_at
         self.bare_namespace = bare_namespace
+        self.replay_for = replay_for
         self.connected = False
         self.reconnects = 0
+        self.last_attempts = 0
+        self.last_refusals: list[str] = []
 
     # -- public interface --
     def connect(self) -> "Handheld":
@@ -114,21 +140,38 @@ class Handheld:
         return verdict, time.perf_counter() - start
 
     def send(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Send a prepared payload; reconnect and resend (same scan_id) on a dropped link."""
+        """Send a prepared payload until it is answered: reconnect and resend the same payload
+        (same scan_id) on a dropped link, a timeout, a 5xx or a retryable answer; give up after
+        `retries` more attempts or, with `replay_for`, once that many seconds have passed."""
         attempt = 0
+        first = time.monotonic()
+        self.last_attempts = 0
+        self.last_refusals = []
         while True:
             try:
                 if not self.connected:
                     self.connect()
                     self.reconnects += 1
-                return self._send(body)
+                self.last_attempts += 1
+                verdict = self._send(body)
+                code = verdict.get("code")
+                if isinstance(code, str) and code in RETRY_CODES and verdict.get("ok") is not True:
+                    raise RetryableAnswer(code, str(verdict.get("message") or ""))
+                return verdict
             except HandheldError:
                 raise
             except Exception as exc:
-                self.close()
+                if isinstance(exc, RetryableAnswer):
+                    self.last_refusals.append(exc.code)
+                else:
+                    self.close()    # a fresh connection for the next attempt
                 attempt += 1
-                if attempt > self.retries:
-                    raise HandheldError(f"{self.device_id}: no verdict: {exc!r}") from exc
+                waited = time.monotonic() - first
+                if attempt > self.retries and waited >= self.replay_for:
+                    raise HandheldError(f"{self.device_id}: no verdict after {attempt} attempts "
+                                        f"in {waited:.1f} s: {exc!r}") from exc
+                if attempt > self.retries or isinstance(exc, RetryableAnswer):
+                    time.sleep(REPLAY_BACKOFF_S[min(attempt - 1, len(REPLAY_BACKOFF_S) - 1)])
 
     def warm_up(self) -> None:
         """Open the connection before measuring (REST: one keep-alive request)."""
@@ -519,8 +562,14 @@ class LeanRestHandheld(Handheld):
 
 def _verdict_from_http(device_id: str, status: int, data: bytes) -> dict[str, Any]:
     if status >= 500:
-        # Raised as a connection-level failure: the same scan_id is sent again once.
-        raise ConnectionError(f"HTTP {status}: {data[:200]!r}")
+        # Not decided: the same scan_id is sent again (see `Handheld.send`).
+        try:
+            answer = json.loads(data)
+        except ValueError:
+            answer = None
+        code = answer.get("code") if isinstance(answer, dict) else None
+        raise RetryableAnswer(code if isinstance(code, str) else f"http_{status}",
+                              f"HTTP {status}: {data[:200]!r}")
     try:
         verdict = json.loads(data)
     except ValueError as exc:

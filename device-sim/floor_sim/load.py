@@ -63,6 +63,8 @@ class ScanRecord:
     verdict_order: str | None = None  # the order the verdict names (the scan is recorded there)
     reason: str | None = None   # an unreadable verdict's params.reason
     note: str | None = None     # why an answer was not the expected one, and fault details
+    attempts: int = 1           # times the payload went out (replays after crashes, outages)
+    refusals: tuple[str, ...] = ()  # retryable answers before the verdict (database_unavailable)
 
     @property
     def latency(self) -> float | None:
@@ -264,7 +266,10 @@ class _Worker:
                     action_ok = False
                     notes.append(f"first answer {first.get('code')}, after the reconnect "
                                  f"{verdict.get('code')}")
-                beat = hh.heartbeat()
+                try:
+                    beat = hh.heartbeat()
+                except Exception as exc:  # noqa: BLE001 - the scan itself was answered
+                    beat = {"ok": False, "code": f"{type(exc).__name__}"}
                 if beat.get("ok") is not True:
                     action_ok = False
                     notes.append(f"heartbeat after the reconnect: {beat.get('code')}")
@@ -278,8 +283,15 @@ class _Worker:
             error = f"{type(exc).__name__}: {exc}"
         if getattr(hh, "assigns_scan_ids", False):
             scan_id = str((verdict or {}).get("scan_id") or "")
-        return self._record(step, scan_id, scheduled, sent, done, verdict, error,
-                            action_ok=action_ok, notes=notes)
+        rec = self._record(step, scan_id, scheduled, sent, done, verdict, error,
+                           action_ok=action_ok, notes=notes)
+        rec.attempts = max(1, getattr(hh, "last_attempts", 1)) + (step.action == "drop")
+        rec.refusals = tuple(getattr(hh, "last_refusals", ()))
+        if rec.attempts > 1:
+            self.stats["replays"] += rec.attempts - 1
+        if rec.refusals:
+            self.stats["retryable_answers"] += len(rec.refusals)
+        return rec
 
     def _record(self, step: Step, scan_id: str, scheduled: float, sent: float,
                 done: float | None, verdict: dict[str, Any] | None, error: str | None, *,
@@ -584,9 +596,12 @@ def make_fleet(transport: str, url: str, token: str, count: int, *, endpoint: st
                station_prefix: str = "P", device_prefix: str = "PDA", connect: bool = True,
                width: int | None = None, **kwargs: Any) -> list[Handheld]:
     """`count` handhelds, one per station: stations P01.., devices PDA-01.. (by default);
-    `width` digits in the numbers (default: enough for `count`, at least 2)."""
+    `width` digits in the numbers (default: enough for `count`, at least 2). A mixed fleet
+    is given as ``"socketio+rest"``: the transports take turns."""
     width = width or max(2, len(str(count)))
-    fleet = [make_handheld(transport, url, token, station=f"{station_prefix}{i:0{width}d}",
+    kinds = transport.split("+")
+    fleet = [make_handheld(kinds[(i - 1) % len(kinds)], url, token,
+                           station=f"{station_prefix}{i:0{width}d}",
                            device_id=f"{device_prefix}-{i:0{width}d}", endpoint=endpoint, **kwargs)
              for i in range(1, count + 1)]
     if connect:
@@ -709,7 +724,8 @@ def run_shift(url: str, token: str, integration_token: str, *, handhelds: int = 
               serial_prefix: str = "SCN", serial_dir: str | os.PathLike[str] | None = None,
               terminator: str = "CR", faults: Sequence[str] = (), fault_rate: float = 0.0,
               cadence: float | None = None, cadence_jitter: float = 0.5,
-              audit: bool = True, debounce_ms: int = 500) -> ShiftResult:
+              audit: bool = True, debounce_ms: int = 500,
+              replay_for: float = 120.0) -> ShiftResult:
     """Push `orders` orders in one wave per station, then pack them with `handhelds` handhelds
     and `serial` serial scanners, one device per station.
 
@@ -729,6 +745,8 @@ def run_shift(url: str, token: str, integration_token: str, *, handhelds: int = 
 
     With `audit` (the default) every order is fetched afterwards and checked (floor_sim.audit).
     `debounce_ms` is the service's FLOOR_SCAN_DEBOUNCE_MS (injected double reads need it on).
+    `replay_for`: how long a handheld keeps replaying an unanswered scan (same scan_id) through
+    a server crash or a database outage before giving up on it.
     """
     from floor_sim.serial_scanner import DeviceRegistry, make_scanners
 
@@ -740,7 +758,7 @@ def run_shift(url: str, token: str, integration_token: str, *, handhelds: int = 
     names = shift_stations(handhelds, serial, station_prefix, device_prefix, serial_prefix)
     fleet = make_fleet(transport, url, token, handhelds, station_prefix=station_prefix,
                        device_prefix=device_prefix, connect=False, timeout=timeout,
-                       width=names["width"]) if handhelds else []
+                       width=names["width"], replay_for=replay_for) if handhelds else []
     stations = [h.station for h in fleet] + names["serial_stations"]
     prepared = prepare_orders(url, integration_token, orders, stations, factory=factory)
     wrong = [p.barcode for p in factory.used_products()]

@@ -16,7 +16,8 @@ from werkzeug.security import check_password_hash
 
 from floor.auth.domain import login_locked
 from floor.auth.models import LoginFailure, User
-from floor.auth.security import check_csrf, current_principal, login_user, public, requires
+from floor.auth.operations import Who, audit
+from floor.auth.security import check_csrf, current_principal, login_user, public, requires, who_of
 from floor.auth.scope import scope_filtered, scope_free, warehouse_scope
 from floor.db import db_session, run_in_transaction, utcnow
 from floor.errors import ApiError
@@ -72,16 +73,29 @@ def login():  # type: ignore[no-untyped-def]
     lockout = dt.timedelta(seconds=cfg["LOGIN_LOCKOUT_S"])
     now = utcnow()
 
+    addr = request.remote_addr or ""
+
     def attempt(s):  # type: ignore[no-untyped-def]
-        failures = s.scalars(select(LoginFailure.at).where(
-            LoginFailure.username == username, LoginFailure.at > now - lockout)).all()
-        if login_locked(list(failures), now, cfg["LOGIN_MAX_FAILURES"], lockout):
-            return "locked", None
         user = s.scalar(select(User).where(User.username == username))
+        who = Who(username, user.role if user else None, "session", None,
+                  user.warehouse_id if user else None, addr)
+        # Throttled per user name and per address: one client guessing many accounts is
+        # stopped as well as many clients guessing one.
+        by_name = s.scalars(select(LoginFailure.at).where(
+            LoginFailure.username == username, LoginFailure.at > now - lockout)).all()
+        by_addr = s.scalars(select(LoginFailure.at).where(
+            LoginFailure.remote_addr == addr, LoginFailure.at > now - lockout)).all()
+        if (login_locked(list(by_name), now, cfg["LOGIN_MAX_FAILURES"], lockout)
+                or login_locked(list(by_addr), now, cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"], lockout)):
+            audit(s, "login_locked", who, f"user:{username}", "refused")
+            return "locked", None
         if user is None or not user.active or not check_password_hash(user.password_hash, password):
-            s.add(LoginFailure(username=username, remote_addr=request.remote_addr or "", at=now))
+            s.add(LoginFailure(username=username, remote_addr=addr, at=now))
+            audit(s, "login_failed", who, f"user:{username}", "failed",
+                  {"known_user": user is not None})
             return "bad", None
         s.execute(delete(LoginFailure).where(LoginFailure.username == username))
+        audit(s, "login", who, f"user:{username}")
         return "ok", user
 
     outcome, user = run_in_transaction(attempt)
@@ -100,6 +114,10 @@ def logout():  # type: ignore[no-untyped-def]
         check_csrf()
     except ApiError:
         return redirect(url_for("web.login"))
+    principal = current_principal()
+    if principal is not None:
+        who = who_of(principal)
+        run_in_transaction(lambda s: audit(s, "logout", who, f"user:{principal.name}"))
     session.clear()
     return redirect(url_for("web.login"))
 
