@@ -30,7 +30,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
-    Database(app.config["DATABASE_URL"]).init_app(app)
+    Database(app.config["DATABASE_URL"], sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"],
+             sqlite_busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"]).init_app(app)
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=str(Path(__file__).parent / "translations"))
     csrf.init_app(app)

@@ -45,6 +45,10 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         "DATABASE_URL": env.get("FLOOR_DATABASE_URL") or f"sqlite:///{instance / 'floor.db'}",
         "MESSAGE_QUEUE": env.get("FLOOR_MESSAGE_QUEUE") or None,
         "SCAN_DEBOUNCE_MS": int(env.get("FLOOR_SCAN_DEBOUNCE_MS", DEFAULT_DEBOUNCE_MS)),
+        # SQLite only (docs/durability.md): NORMAL survives a kill -9, FULL a power loss too;
+        # how long a writer waits for the lock before answering 503 database_unavailable.
+        "SQLITE_SYNCHRONOUS": env.get("FLOOR_SQLITE_SYNCHRONOUS") or "NORMAL",
+        "SQLITE_BUSY_TIMEOUT_MS": int(env.get("FLOOR_SQLITE_BUSY_TIMEOUT_MS", 10_000)),
         "WEBHOOK_MAX_BACKOFF_S": int(env.get("FLOOR_WEBHOOK_MAX_BACKOFF_S", 300)),
         # Status webhooks (floor.webhooks): whether this process may dispatch (one process at a
         # time does, by lease), tries before the dead-letter list, each POST's timeout, the
