@@ -149,7 +149,15 @@ def pack():  # type: ignore[no-untyped-def]
     if (scope := warehouse_scope()) is not None:
         query = query.where((Station.warehouse_id == scope) | Station.warehouse_id.is_(None))
     stations = db_session().scalars(query).all()
-    return render_template("pack.html", stations=list(stations) or ["P01"])
+    return render_template("pack.html", stations=list(stations) or ["P01"], **_offline_texts())
+
+
+def _offline_texts() -> dict[str, Any]:
+    """The server's verdict texts, for the provisional verdicts the screen gives offline."""
+    from floor.scan.messages import MESSAGES, STATUS_LABELS
+    return {"verdict_texts": {code: _(text) for code, text in MESSAGES.items()},
+            "status_labels": {code: _(text) for code, text in STATUS_LABELS.items()},
+            "debounce_ms": current_app.config["SCAN_DEBOUNCE_MS"]}
 
 
 # What the service worker keeps for the handheld screens to open offline (see templates/sw.js).

@@ -25,8 +25,12 @@
   // A serial scanner's verdict older than this when it arrives in a catch-up (after a lost
   // connection) updates the order on screen without a flash or a tone: it is news no more.
   var CATCHUP_QUIET_MS = CFG.catchup_quiet_ms || 10000;
-  var FLASH_MS = { ok: 600, bad: 1500, neutral: 450 };
+  var FLASH_MS = { ok: 600, bad: 1500, neutral: 450, unknown: 1500 };
   var NEUTRAL_CODES = { duplicate_read: true };
+  // The server counts the same code from the same device inside this window once.
+  var DEBOUNCE_MS = typeof CFG.debounce_ms === "number" ? CFG.debounce_ms : 500;
+  var VERDICT_TEXTS = readJSON("pack-verdicts");
+  var STATUS_LABELS = readJSON("pack-statuses");
 
   function t(key, params) {
     var text = Object.prototype.hasOwnProperty.call(T, key) ? T[key] : key;
@@ -238,15 +242,20 @@
   // ---- flash overlay -----------------------------------------------------------------------
 
   var flashTimer = null;
-  var SYMBOLS = { ok: "✓", bad: "✕", neutral: "↻" };
+  var SYMBOLS = { ok: "✓", bad: "✕", neutral: "↻", unknown: "?" };
+  var flashTag = $("flash-tag");
 
-  // `source`: the serial scanner that read the code (null: this handheld).
-  function flash(kind, code, message, source) {
+  // `source`: the serial scanner that read the code (null: this handheld). `provisional`: a
+  // verdict of the offline check, not yet the server's.
+  function flash(kind, code, message, source, provisional) {
     window.clearTimeout(flashTimer);
     flashEl.hidden = true;
     flashEl.className = "flash";
     void flashEl.offsetWidth;  // restart the fade-in for back-to-back verdicts
     flashEl.classList.add(kind);
+    flashEl.classList.toggle("provisional", !!provisional);
+    flashEl.setAttribute("data-provisional", provisional ? "1" : "");
+    if (flashTag) flashTag.hidden = !provisional;
     flashEl.setAttribute("data-code", code || "");
     flashEl.setAttribute("data-device", source || "");
     flashSymbol.textContent = SYMBOLS[kind] || "";
@@ -294,6 +303,7 @@
   // ---- rendering the pack session ----------------------------------------------------------
 
   var current = null;          // the progress on screen
+  var refusedLines = {};       // line_no -> code: offline accepts the server refused (red)
   var verdictCount = 0;
   var stateGen = 0;            // bumped by every verdict that may change what is on screen
 
@@ -340,6 +350,11 @@
       li.setAttribute("data-waived-label", t("waived"));
     }
     if (previous !== undefined && scanned > previous) li.classList.add("just");
+    if (line.provisional) li.classList.add("provisional");
+    if (refusedLines[line.line_no]) {
+      li.classList.add("refused");
+      li.setAttribute("data-refused", refusedLines[line.line_no]);
+    }
     var badge = li.querySelector(".role-badge");
     badge.textContent = roleLabel(line.role);
     badge.classList.add("role-" + line.role);
@@ -382,7 +397,8 @@
     if (just && typeof just.scrollIntoView === "function") {
       just.scrollIntoView({ block: "nearest" });
     }
-    if (progress.complete) showPacked(progress.order_no);
+    // A kit complete only by provisional scans is not packed until the server says so.
+    if (progress.complete && !progress.provisional) showPacked(progress.order_no);
     followOrder(progress.order_no);
   }
 
@@ -425,18 +441,21 @@
 
   // A verdict: this handheld's own (the ack of its scan), or with `opts.source` one of a serial
   // scanner at this station. `opts.quiet`: old news from a catch-up, so the order and kit on
-  // screen follow it but nothing flashes, beeps or buzzes.
+  // screen follow it but nothing flashes, beeps or buzzes. `opts.provisional`: the offline
+  // check's verdict, shown as such. `opts.keepScreen`: the caller renders the kit itself.
   function showVerdict(v, opts) {
     opts = opts || {};
     var source = opts.source || null;
     var reader = source || deviceId;
     if (!source) window.clearTimeout(pendingTimer);
     var code = String(v.code || (v.ok ? "accepted" : "error"));
-    var kind = NEUTRAL_CODES[code] ? "neutral" : (v.ok ? "ok" : "bad");
+    var kind = v.kind || (NEUTRAL_CODES[code] ? "neutral" : (v.ok ? "ok" : "bad"));
     var message = v.message || code;
 
     stateGen += 1;
-    if (v.progress && typeof v.progress === "object") {
+    if (opts.keepScreen) {
+      // the kit on screen is drawn by the caller
+    } else if (v.progress && typeof v.progress === "object") {
       setShownDevice(reader);
       render(v.progress);
     } else if (code === "waybill_required" && reader === shownDevice) {
@@ -454,15 +473,18 @@
     }
 
     verdictCount += 1;
-    verdictEl.className = "verdict " + kind;
+    verdictEl.className = "verdict " + kind + (opts.provisional ? " provisional" : "");
     setVerdictText(message, source);
     verdictEl.setAttribute("data-code", code);
     verdictEl.setAttribute("data-device", source || "");
     verdictEl.setAttribute("data-count", String(verdictCount));
+    verdictEl.setAttribute("data-provisional", opts.provisional ? "1" : "");
+    verdictEl.setAttribute("data-reconciled", opts.reconciled || "");
 
-    flash(kind, code, message, source);
-    playSound(kind);
-    vibrate(kind);
+    flash(kind, code, message, source, opts.provisional);
+    var loud = kind === "unknown" ? "bad" : kind;
+    playSound(loud);
+    vibrate(loud);
     focusInput();
   }
 
@@ -508,9 +530,12 @@
       return res.json().catch(function () { return null; }).then(function (body) {
         if (res.ok && body && typeof body.ok === "boolean") return body;
         if (body && body.code) {
-          return { ok: false, code: String(body.code), message: body.message || String(body.code) };
+          // A 5xx is no answer about the scan, whatever its code says: the queue keeps it.
+          return { ok: false, code: String(body.code), message: body.message || String(body.code),
+                   httpStatus: res.status };
         }
-        return { ok: false, code: "http_" + res.status, message: t("server_error", { status: res.status }) };
+        return { ok: false, code: "http_" + res.status, message: t("server_error", { status: res.status }),
+                 httpStatus: res.status };
       });
     }, function () {
       httpHealthy = false;
@@ -532,24 +557,455 @@
     });
   }
 
-  // Scans go out one at a time, in the order they were read.
-  var queue = [];
+  // ---- offline: the durable queue, the provisional check, reconciliation --------------------
+  //
+  // Every scan goes into the durable queue (offline-queue.js) and is sent from there, oldest
+  // first, one at a time; it leaves the queue only with the server's final answer. While the
+  // server cannot be reached, each scan gets at once a provisional verdict from the kit snapshot
+  // this screen holds (the same rules as floor/packing/domain.py, as far as a snapshot tells);
+  // what the kit shows is the server's last word plus the provisional scans still queued.
+
+  var offline = window.FloorOffline ? new window.FloorOffline.Store("floor-pack") : null;
+  var pending = [];            // the queued scans, oldest first (a copy of the store's rows)
+  var offlineMode = false;     // the last try reached no server: new scans get a provisional verdict
+  var confirmed = null;        // this handheld's session as the server last told it
+  var confirmedStatus = null;
+  var knownOrders = {};        // order_no -> { progress, status }: snapshots held for offline opening
+  var MAX_KNOWN_ORDERS = 30;
+  var offlineLogEl = $("offline-log");
+  var offlineBanner = $("offline-banner");
+  var pendingCountEl = $("pending-count");
+  var offlineNoteEl = $("offline-note");
+  var waitingUser = null;      // queued scans of another login on this device
+
+  function stateKey() { return "pack:" + (station || "-") + ":" + deviceId; }
+
+  function clone(value) { return value == null ? value : JSON.parse(JSON.stringify(value)); }
+
+  function remember(progress, status) {
+    if (!progress || !progress.order_no) return;
+    knownOrders[progress.order_no] = { progress: clone(progress), status: status || null };
+    var names = Object.keys(knownOrders);
+    if (names.length > MAX_KNOWN_ORDERS) delete knownOrders[names[0]];
+  }
+
+  function persistState() {
+    if (!offline) return;
+    offline.setMeta(stateKey(), { confirmed: confirmed, status: confirmedStatus, orders: knownOrders,
+                                  saved_at: Date.now() }).catch(function () {});
+  }
+
+  // The server's word about this handheld's own session.
+  function setConfirmed(progress, status) {
+    if (progress && current && progress.order_no !== (confirmed && confirmed.order_no)) refusedLines = {};
+    confirmed = progress || null;
+    if (status !== undefined) confirmedStatus = status || null;
+    if (confirmed) remember(confirmed, confirmedStatus);
+    persistState();
+  }
+
+  // -- the offline check: a mirror of the server's pure rules, against the snapshot held --
+
+  var WAYBILL = /^[A-Z]{2,4}\d{9,16}$/;
+  var AIM = /^\][A-Za-z][0-9A-Za-z]/;
+  var GS = "\u001d";
+  var GS_SUBSTITUTES = ["<GS>", "{GS}", "[GS]", "^]", "\\x1d", "\\u001d", "\\u001D"];
+  var PACKED_OR_LATER = { packed: 1, labelling: 1, labelled: 1, awaiting_loading: 1, loading: 1,
+                          loaded: 1, handed_over: 1 };
+  var BLOCKED = { on_hold: 1, exception: 1, cancelled: 1 };
+  var BEFORE_GIFTBOX = { main: 1, sample: 1 };
+
+  function checkDigit(body) {
+    var total = 0;
+    for (var i = 0; i < body.length; i++) {
+      total += Number(body.charAt(body.length - 1 - i)) * (i % 2 === 0 ? 3 : 1);
+    }
+    return String((10 - total % 10) % 10);
+  }
+
+  function gtin14(code) {
+    if ([8, 12, 13, 14].indexOf(code.length) < 0 || !/^\d+$/.test(code)) return null;
+    if (checkDigit(code.slice(0, -1)) !== code.slice(-1)) return null;
+    return ("00000000000000" + code).slice(-14);
+  }
+
+  // What a scan says: its text, its item keys (as read, then its GTIN in every length), the
+  // lot and expiry of a GS1 element string (AIs 01, 10, 11, 13, 15, 17, 21).
+  function readCode(raw) {
+    var text = String(raw || "").replace(/^[ \t\r\n\u0000]+|[ \t\r\n\u0000]+$/g, "");
+    var aim = text.match(AIM);
+    var symbology = aim ? aim[0] : null;
+    if (aim) text = text.slice(aim[0].length);
+    GS_SUBSTITUTES.forEach(function (token) { text = text.split(token).join(GS); });
+    var out = { text: text, keys: [text], lot: null, expiry: null, gtin: null };
+    if (!text) return out;
+    var gs1 = symbology === "]C1" || symbology === "]d2" || symbology === "]Q3" || symbology === "]e0" ||
+      text.indexOf(GS) >= 0 || (text.length >= 16 && /^0[012]\d{14}/.test(text));
+    if (gs1) {
+      var rest = text;
+      while (rest.length >= 2) {
+        var ai = rest.slice(0, 2);
+        if (ai === "01" || ai === "02") {
+          if (!/^\d{14}$/.test(rest.slice(2, 16))) break;
+          out.gtin = out.gtin || rest.slice(2, 16);
+          rest = rest.slice(16);
+        } else if (ai === "11" || ai === "13" || ai === "15" || ai === "17") {
+          var date = rest.slice(2, 8);
+          if (!/^\d{6}$/.test(date)) break;
+          if (ai === "17") out.expiry = date;
+          rest = rest.slice(8);
+        } else if (ai === "10" || ai === "21") {
+          var end = rest.indexOf(GS, 2);
+          var value = end < 0 ? rest.slice(2) : rest.slice(2, end);
+          if (ai === "10") out.lot = value;
+          rest = end < 0 ? "" : rest.slice(end);
+        } else {
+          break;
+        }
+        if (rest.charAt(0) === GS) rest = rest.slice(1);
+      }
+    }
+    var gtin = out.gtin || gtin14(text);
+    if (gtin) {
+      [14, 13, 12, 8].forEach(function (length) {
+        var head = gtin.slice(0, 14 - length);
+        var short = gtin.slice(14 - length);
+        if (/^0*$/.test(head) && out.keys.indexOf(short) < 0) out.keys.push(short);
+      });
+    }
+    return out;
+  }
+
+  function expired(yymmdd, now) {
+    if (!yymmdd) return false;
+    var year = 2000 + Number(yymmdd.slice(0, 2));
+    var month = Number(yymmdd.slice(2, 4));
+    var day = Number(yymmdd.slice(4, 6));
+    if (day === 0) day = new Date(Date.UTC(year, month, 0)).getUTCDate();  // GS1: the month's end
+    var today = new Date(now);
+    var todayKey = today.getUTCFullYear() * 10000 + (today.getUTCMonth() + 1) * 100 + today.getUTCDate();
+    return year * 10000 + month * 100 + day < todayKey;
+  }
+
+  function lineFor(progress, keys) {
+    if (!progress) return null;
+    for (var k = 0; k < keys.length; k++) {
+      for (var i = 0; i < progress.lines.length; i++) {
+        if ((progress.lines[i].barcodes || []).indexOf(keys[k]) >= 0) return progress.lines[i];
+      }
+    }
+    return null;
+  }
+
+  function packedOf(line) { return line.waived ? line.qty : (line.scanned || 0); }
+
+  function knownOrderFor(code) {
+    var names = Object.keys(knownOrders);
+    for (var i = 0; i < names.length; i++) {
+      var known = knownOrders[names[i]];
+      if (names[i] === code || (known.progress && known.progress.waybill_no === code)) return known;
+    }
+    return null;
+  }
+
+  function recount(progress) {
+    var done = 0, left = 0;
+    progress.lines.forEach(function (l) {
+      if (packedOf(l) >= l.qty) done += 1;
+      left += Math.max(l.qty - packedOf(l), 0);
+    });
+    progress.lines_done = done;
+    progress.units_left = left;
+    progress.complete = left === 0 && !!progress.waybill_bound;
+  }
+
+  function text(code, params) {
+    var template = VERDICT_TEXTS[code] || code;
+    return template.replace(/%\((\w+)\)s/g, function (m, name) {
+      return params && params[name] != null ? String(params[name]) : "";
+    });
+  }
+
+  // The provisional verdict of one scan against `st` ({ progress, status, lastCode, lastAt }),
+  // which it advances as the server would. Answers { ok, code, message, kind, name, line_no }.
+  function checkOffline(st, raw, at) {
+    var read = readCode(raw);
+    var code = read.text;
+    if (!code) return { ok: false, code: "unreadable", message: text("unreadable", { reason: "" }) };
+    if (st.lastCode === code && st.lastAt != null && at - st.lastAt >= 0 && at - st.lastAt < DEBOUNCE_MS) {
+      st.lastAt = at;
+      return { ok: false, code: "duplicate_read", message: text("duplicate_read", {}) };
+    }
+    st.lastCode = code;
+    st.lastAt = at;
+    var p = st.progress;
+    var line = lineFor(p, read.keys);
+    if (!line) {
+      var known = knownOrderFor(code);
+      if (known) {
+        var params = { order_no: known.progress.order_no, wave_no: known.progress.wave_no || "—",
+                       status: STATUS_LABELS[known.status] || known.status };
+        if (known.status && PACKED_OR_LATER[known.status]) {
+          return { ok: false, code: "already_packed", message: text("already_packed", params) };
+        }
+        if (known.status && BLOCKED[known.status]) {
+          return { ok: false, code: "order_blocked", message: text("order_blocked", params) };
+        }
+        st.progress = clone(known.progress);
+        st.status = known.status;
+        return { ok: true, code: "order_opened", message: text("order_opened", params),
+                 opened: st.progress.order_no };
+      }
+    }
+    if (!p) {
+      if (WAYBILL.test(code) || !/^\d+$/.test(read.gtin || code)) {
+        return { ok: false, kind: "unknown", code: "unknown_offline",
+                 message: t("unknown_offline", { code: code }) };
+      }
+      return { ok: false, code: "waybill_required", message: text("waybill_required", {}) };
+    }
+    var base = { order_no: p.order_no };
+    if (st.status && BLOCKED[st.status]) {
+      return { ok: false, code: "order_blocked",
+               message: text("order_blocked", { order_no: p.order_no, status: STATUS_LABELS[st.status] || st.status }) };
+    }
+    if (line) {
+      var item = { order_no: p.order_no, name: line.name || line.sku, sku: line.sku, qty: line.qty };
+      var refusal = function (why, params) {
+        return { ok: false, code: why, message: text(why, params), name: item.name, line_no: line.line_no };
+      };
+      if (expired(read.expiry, at)) return refusal("expired", { name: item.name, expiry: read.expiry });
+      if (line.lot && read.lot && read.lot !== line.lot) {
+        return refusal("lot_mismatch", { name: item.name, lot: read.lot, pinned_lot: line.lot });
+      }
+      if (packedOf(line) >= line.qty) return refusal("over_scan", item);
+      if (line.role === "giftbox") {
+        var missing = p.lines.filter(function (l) { return BEFORE_GIFTBOX[l.role] && packedOf(l) < l.qty; });
+        if (missing.length) {
+          return refusal("giftbox_incomplete", { missing_names: missing.map(function (l) {
+            return (l.name || l.sku) + "×" + (l.qty - packedOf(l));
+          }).join(", ") });
+        }
+      }
+      line.scanned = (line.scanned || 0) + 1;
+      line.provisional = true;
+      p.provisional = true;
+      recount(p);
+      var said = p.complete ? t("offline_kit_complete", base)
+        : (p.units_left === 0 ? text("accepted_last_item", base)
+           : text("accepted", { name: item.name, scanned: line.scanned, qty: line.qty, units_left: p.units_left }));
+      return { ok: true, code: "accepted", message: said, name: item.name, line_no: line.line_no };
+    }
+    if (WAYBILL.test(code) && !p.waybill_bound) {
+      p.waybill_no = code;
+      p.waybill_bound = true;
+      p.provisional = true;
+      recount(p);
+      return { ok: true, code: p.complete ? "accepted" : "waybill_bound",
+               message: p.complete ? t("offline_kit_complete", base)
+                 : text("waybill_bound", { order_no: p.order_no, waybill_no: code }) };
+    }
+    if (WAYBILL.test(code) || !/^\d+$/.test(read.gtin || code)) {
+      // Maybe another order's waybill or number: the server may open that order, whose kit this
+      // handheld does not hold. From here on the screen cannot check offline.
+      st.progress = null;
+      st.status = null;
+      return { ok: false, kind: "unknown", code: "unknown_offline", message: t("unknown_offline", { code: code }) };
+    }
+    return { ok: false, code: "wrong_item", message: t("offline_wrong_item", { code: code, order_no: p.order_no }) };
+  }
+
+  function baseState() {
+    return { progress: clone(confirmed), status: confirmedStatus, lastCode: null, lastAt: null };
+  }
+
+  // What the kit shows: the server's last word, then every queued provisional scan on top.
+  function overlay() {
+    var st = baseState();
+    pending.forEach(function (entry) {
+      if (entry.provisional) checkOffline(st, entry.payload.code, entry.at);
+    });
+    return st;
+  }
+
+  function renderDisplay() {
+    if (shownDevice !== deviceId) return;
+    var st = overlay();
+    render(st.progress);
+    if (orderEl && st.status) orderEl.setAttribute("data-status", String(st.status));
+  }
+
+  // -- the list of offline scans and the banner --
+
+  function logItem(entry) {
+    var li = offlineLogEl.querySelector('li[data-scan-id="' + entry.scan_id + '"]');
+    if (li) return li;
+    li = document.createElement("li");
+    li.className = "offline-item";
+    li.setAttribute("data-scan-id", entry.scan_id);
+    var what = document.createElement("span");
+    what.className = "offline-what";
+    var said = document.createElement("span");
+    said.className = "offline-said";
+    li.appendChild(what);
+    li.appendChild(said);
+    offlineLogEl.insertBefore(li, offlineLogEl.firstChild);
+    while (offlineLogEl.children.length > 20) offlineLogEl.removeChild(offlineLogEl.lastChild);
+    offlineLogEl.hidden = false;
+    return li;
+  }
+
+  function logProvisional(entry) {
+    var li = logItem(entry);
+    var prov = entry.provisional;
+    li.setAttribute("data-state", "pending");
+    li.setAttribute("data-provisional-code", prov.code);
+    li.setAttribute("data-provisional-ok", prov.ok ? "1" : "0");
+    li.className = "offline-item pending " + (prov.kind || (prov.ok ? "ok" : "bad"));
+    li.querySelector(".offline-what").textContent = prov.name || entry.payload.code;
+    li.querySelector(".offline-said").textContent = t("provisional_short") + " · " + prov.message;
+  }
+
+  function logAnswer(entry, answer, state) {
+    var li = logItem(entry);
+    li.setAttribute("data-state", state);
+    li.setAttribute("data-server-code", String(answer.code || ""));
+    li.className = "offline-item " + state + " " + (answer.ok ? "ok" : (NEUTRAL_CODES[answer.code] ? "neutral" : "bad"));
+    li.querySelector(".offline-said").textContent = t("server_said") + " · " + (answer.message || answer.code);
+  }
+
+  function clearSettledLog() {
+    Array.prototype.forEach.call(offlineLogEl.querySelectorAll('li:not([data-state="pending"])'), function (li) {
+      li.parentNode.removeChild(li);
+    });
+    offlineLogEl.hidden = !offlineLogEl.children.length;
+  }
+
+  function updateBanner() {
+    var waiting = pending.length;
+    var show = offlineMode || pending.some(function (e) { return !!e.provisional; });
+    offlineBanner.hidden = !show;
+    offlineBanner.setAttribute("data-pending", String(waiting));
+    document.body.setAttribute("data-offline", offlineMode ? "1" : "");
+    document.body.setAttribute("data-pending", String(waiting));
+    pendingCountEl.textContent = t("pending_count", { n: waiting });
+    var note = "";
+    if (offline && !offline.durable) note = t("not_durable");
+    if (waitingUser) note = t("other_user", { user: waitingUser });
+    offlineNoteEl.textContent = note;
+    offlineNoteEl.hidden = !note;
+  }
+
+  // -- the replay --
+
+  function sendEntry(entry) {
+    if (entry.user && CFG.user && entry.user !== CFG.user) {
+      waitingUser = entry.user;
+      return Promise.resolve({ ok: false, code: "other_user" });
+    }
+    waitingUser = null;
+    busy = true;
+    if (!entry.provisional) {
+      pendingTimer = window.setTimeout(function () {
+        verdictEl.classList.add("pending");
+        verdictEl.textContent = t("sending") + " " + entry.payload.code;
+      }, 400);
+    }
+    return send(entry.payload).then(function (answer) {
+      busy = false;
+      if (window.FloorOffline && !window.FloorOffline.isFinal(answer)) goOffline(entry);
+      return answer;
+    }, function (err) {
+      busy = false;
+      goOffline(entry);
+      throw err;
+    });
+  }
+
+  // No server for this scan: it and every scan after it get the offline check's verdict.
+  function goOffline(entry) {
+    window.clearTimeout(pendingTimer);
+    offlineMode = true;
+    var st = null;
+    var last = null;
+    pending.forEach(function (e) {
+      if (!st) st = baseState();
+      if (!e.provisional) {
+        e.provisional = checkOffline(st, e.payload.code, e.at);
+        if (offline) offline.update(e).catch(function () {});
+        logProvisional(e);
+        last = e;
+      } else {
+        checkOffline(st, e.payload.code, e.at);
+      }
+    });
+    updateBanner();
+    if (last && last.scan_id === entry.scan_id) {
+      renderDisplay();
+      showVerdict(last.provisional, { provisional: true, keepScreen: true });
+    }
+  }
+
+  function onAnswer(entry, answer) {
+    stateGen += 1;
+    pending = pending.filter(function (e) { return e.scan_id !== entry.scan_id; });
+    if (answer.progress && typeof answer.progress === "object") setShownDevice(deviceId);
+    if (answer.progress !== undefined) setConfirmed(answer.progress || null, answer.status || null);
+    else if (answer.status) { confirmedStatus = answer.status; persistState(); }
+    if (!entry.provisional) {
+      renderDisplay();
+      showVerdict(answer, { keepScreen: true });
+      return;
+    }
+    var prov = entry.provisional;
+    var state = answer.ok === prov.ok && (answer.code === prov.code || answer.ok) ? "confirmed"
+      : (prov.ok && !answer.ok ? "refused" : "corrected");
+    if (state === "confirmed" && !answer.ok && answer.code !== prov.code) state = "confirmed";
+    logAnswer(entry, answer, state);
+    var lineNo = answer.line_no != null ? answer.line_no : prov.line_no;
+    if (state === "refused" && lineNo != null) refusedLines[lineNo] = String(answer.code);
+    renderDisplay();
+    if (state === "refused") {
+      // The packer put this item in the box on a provisional yes: say it loud, name it.
+      showVerdict({ ok: false, code: answer.code, message: t("refused_after_offline", {
+        item: prov.name || entry.payload.code, reason: answer.message || answer.code }) },
+        { keepScreen: true, reconciled: "refused" });
+    } else if (state === "corrected") {
+      showVerdict({ ok: !!answer.ok, code: answer.code, kind: answer.ok ? "ok" : "bad",
+                    message: t("corrected_after_offline", { item: prov.name || entry.payload.code,
+                                                            reason: answer.message || answer.code }) },
+                  { keepScreen: true, reconciled: "corrected" });
+    }
+  }
+
+  function onQueueChange(count, failing) {
+    if (!failing && count === 0 && offlineMode) {
+      offlineMode = false;
+      var refused = offlineLogEl.querySelectorAll('li[data-state="refused"]').length;
+      if (!refused && verdictEl.getAttribute("data-reconciled") !== "corrected") {
+        setHint(t("all_confirmed"));
+      }
+    }
+    if (!failing && count === 0) waitingUser = null;
+    updateBanner();
+  }
+
+  var replayer = offline ? new window.FloorOffline.Replayer(offline, {
+    send: sendEntry,
+    onAnswer: onAnswer,
+    onChange: onQueueChange,
+    // Two reads of one code made further apart than the debounce window are two units: sent
+    // back to back they would look like one double read, so they go out that far apart.
+    spacing: function (previous, entry) {
+      if (previous.payload.code !== entry.payload.code) return 0;
+      return Math.abs(entry.at - previous.at) >= DEBOUNCE_MS ? DEBOUNCE_MS + 150 : 0;
+    }
+  }) : null;
+
   var busy = false;
 
-  function pump() {
-    if (busy || !queue.length) return;
-    busy = true;
-    var payload = queue.shift();
-    pendingTimer = window.setTimeout(function () {
-      verdictEl.classList.add("pending");
-      verdictEl.textContent = t("sending") + " " + payload.code;
-    }, 400);
-    send(payload).then(showVerdict, function () {
-      showVerdict({ ok: false, code: "not_sent", message: t("not_sent") });
-    }).then(function () {
-      busy = false;
-      pump();
-    });
+  function isOffline() {
+    return offlineMode || !navigator.onLine;
   }
 
   function submitCode(raw) {
@@ -561,8 +1017,61 @@
       return;
     }
     hidePacked();
-    queue.push({ scan_id: newScanId(), station: station, device_id: deviceId, code: code });
-    pump();
+    var at = Date.now();
+    var entry = {
+      scan_id: newScanId(), at: at, user: CFG.user || null, provisional: null,
+      payload: { scan_id: null, station: station, device_id: deviceId, code: code,
+                 at: new Date(at).toISOString() }
+    };
+    entry.payload.scan_id = entry.scan_id;
+    if (isOffline()) {
+      if (!offlineMode) offlineMode = true;
+      var st = overlay();
+      entry.provisional = checkOffline(st, code, at);
+      pending.push(entry);
+      setShownDevice(deviceId);
+      logProvisional(entry);
+      updateBanner();
+      renderDisplay();
+      showVerdict(entry.provisional, { provisional: true, keepScreen: true });
+    } else {
+      if (!pending.length) clearSettledLog();
+      pending.push(entry);
+    }
+    if (!replayer) {
+      // No offline-queue.js (an old cached page): straight to the server, as before.
+      send(entry.payload).then(function (answer) { onAnswer(entry, answer); });
+      return;
+    }
+    offline.add(entry).then(function () { replayer.kick(); }, function () { replayer.kick(); });
+  }
+
+  // Back from a reload: the snapshot held and the scans still queued, before the server answers.
+  function loadOffline() {
+    if (!offline) return;
+    var seen = stateGen;
+    Promise.all([offline.getMeta(stateKey()), offline.all()]).then(function (got) {
+      var saved = got[0];
+      var rows = got[1] || [];
+      if (saved && saved.orders) {
+        Object.keys(saved.orders).forEach(function (no) {
+          if (!knownOrders[no]) knownOrders[no] = saved.orders[no];
+        });
+      }
+      if (saved && confirmed === null && stateGen === seen) {
+        confirmed = saved.confirmed || null;
+        confirmedStatus = saved.status || null;
+      }
+      var mine = {};
+      pending.forEach(function (e) { mine[e.scan_id] = true; });
+      pending = rows.filter(function (e) { return !mine[e.scan_id]; }).concat(pending);
+      pending.sort(function (a, b) { return (a.seq || Infinity) - (b.seq || Infinity); });
+      pending.forEach(function (e) { if (e.provisional) logProvisional(e); });
+      if (pending.some(function (e) { return !!e.provisional; }) || !navigator.onLine) offlineMode = true;
+      updateBanner();
+      if (stateGen === seen && (pending.length || confirmed)) renderDisplay();
+      replayer.kick();
+    }, function () { /* no store: nothing was kept */ });
   }
 
   function submitField() {
@@ -688,7 +1197,12 @@
           return;
         }
         if (!body.progress && keepIfGone === true) return;
-        render(body.progress || null);
+        if (who === deviceId) {
+          setConfirmed(body.progress || null, body.status || null);
+          renderDisplay();   // the scans still queued show on top of the server's word
+        } else {
+          render(body.progress || null);
+        }
         if (body.status) orderEl.setAttribute("data-status", String(body.status));
         if (!body.progress && verdictCount === 0) setHint(t("start_hint"));
       })
@@ -800,6 +1314,9 @@
     document.body.setAttribute("data-station-room",
                                station && sock && sock.connected && stationRooms["station:" + station] ? station : "");
     hidePacked();
+    confirmed = null;
+    confirmedStatus = null;
+    refusedLines = {};
     render(null);
     setHint(station ? t("station_changed", { station: station }) : t("choose_station"));
     restoreSession();
@@ -845,6 +1362,7 @@
       updateConn();
       if (connectedBefore) restoreSession();
       connectedBefore = true;
+      if (replayer) replayer.kick();   // the scans queued while away, in order
     });
     sock.on("override", onSessionChanged(true));
     sock.on("session_released", onSessionChanged(false));
@@ -879,6 +1397,7 @@
     httpHealthy = true;
     if (sock && !sock.connected) sock.connect();
     updateConn();
+    if (replayer) replayer.kick();
   });
 
   // ---- start -------------------------------------------------------------------------------
@@ -889,5 +1408,12 @@
     setHint(t("choose_station"));
   }
   restoreSession();
+  loadOffline();
+  updateBanner();
+  // The service worker keeps this screen and its assets for opening offline (sw.js at the root,
+  // so that its scope covers /pack and /returns).
+  if (CFG.sw_url && navigator.serviceWorker && typeof navigator.serviceWorker.register === "function") {
+    navigator.serviceWorker.register(CFG.sw_url, { scope: "/" }).catch(function () { /* http: no worker */ });
+  }
   focusInput();
 })();
