@@ -110,3 +110,16 @@ def test_oversized_text_fields_on_supervisor_actions_are_400(api, waved):
     assert api.post("/api/v1/pack-sessions/1/release", {"reason": long}, role="supervisor").status_code == 400
     assert api.post("/api/v1/alerts/1/ack", {"note": long}, role="supervisor").status_code == 400
     assert api.get("/api/v1/orders/TB001").get_json()["status"] == "wave_assigned"   # nothing changed
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/board?warehouse=WH1%00",                 # PostgreSQL cannot compare text holding NUL
+    "/api/v1/orders/TB001/evidence?channel=%00shop",
+    "/api/v1/orders/TB%00001",
+    "/board?warehouse=%00",
+])
+def test_a_nul_in_the_address_is_a_400_before_any_query(api, path):
+    response = api.get(path)
+    assert response.status_code == 400
+    if path.startswith("/api/"):
+        assert response.get_json()["code"] == "invalid_parameter" and response.get_json()["message"]
