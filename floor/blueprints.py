@@ -7,6 +7,7 @@ from flask_socketio import SocketIO
 
 def register(app: Flask, socketio: SocketIO) -> None:
     from floor import meta
+    from floor.auth import views as auth_views
     from floor.devices import print_views
     from floor.devices import views as device_views
     from floor.evidence import views as evidence_views
@@ -30,6 +31,7 @@ def register(app: Flask, socketio: SocketIO) -> None:
     app.register_blueprint(returns_views.bp)
     app.register_blueprint(stock_views.bp)
     app.register_blueprint(webhook_views.bp)
+    app.register_blueprint(auth_views.bp)
     socketio.on_namespace(scan_sockets.FloorNamespace("/floor"))
     if app.config.get("BENCH_ENDPOINTS"):
         from floor import benchmark

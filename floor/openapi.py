@@ -737,4 +737,61 @@ def _webhook_paths() -> dict[str, Any]:
             "on. 409 not_dead", ["supervisor"], {"200": _resp("The delivery", WEBHOOK_DELIVERY)},
             {"type": "object", "required": ["reason"], "properties": {"reason": STR}},
             params=delivery_id, errors=(400, 401, 403, 404, 409), tag="webhooks")},
+        **_access_paths(),
+    }
+
+
+TOKEN = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "name": STR, "role": STR, "warehouse": {"type": ["string", "null"]},
+    "created_at": {"type": "string", "format": "date-time"}, "created_by": {"type": ["string", "null"]},
+    "last_used_at": {"type": ["string", "null"], "format": "date-time"},
+    "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+    "revoked_by": {"type": ["string", "null"]}}}
+AUDIT_ENTRY = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}, "actor": STR,
+    "role": {"type": ["string", "null"]}, "via": {"type": ["string", "null"]},
+    "token_id": {"type": ["integer", "null"]}, "warehouse": {"type": ["string", "null"]},
+    "remote_addr": STR, "action": STR, "target": STR,
+    "outcome": {"type": "string", "enum": ["ok", "refused", "failed"]}, "detail": OBJ}}
+
+
+def _access_paths() -> dict[str, Any]:
+    """Tokens and the audit log (docs/security.md). A supervisor limited to one warehouse
+    sees only that warehouse's."""
+    sup = ["supervisor"]
+    token_id = [{"name": "token_id", "in": "path", "required": True, "description": "The token's id",
+                 "schema": {"type": "integer"}}]
+    return {
+        "/api/v1/tokens": {
+            "post": _op(
+                "Make a bearer token; the secret is in this answer only. A supervisor of one "
+                "warehouse makes tokens of that warehouse only (403 warehouse_forbidden)", sup,
+                {"201": _resp("The token, with `token` (the secret)", {**TOKEN, "properties": {
+                    **TOKEN["properties"], "token": STR}})},
+                {"type": "object", "required": ["name", "role"], "properties": {
+                    "name": STR, "role": {"type": "string", "enum": ["packer", "qc", "supervisor",
+                                                                      "integration", "device"]},
+                    "warehouse": {"type": "string", "description": "Absent: every warehouse "
+                                  "(or the supervisor's own, when it has one)"}}},
+                tag="access"),
+            "get": _op("Every token (no secrets); revoked=0 leaves out revoked ones", sup,
+                       {"200": _resp("Tokens", {"type": "object", "properties": {
+                           "tokens": {"type": "array", "items": TOKEN}}})},
+                       params=[_query("revoked", "0 to leave out revoked tokens")],
+                       errors=(401, 403), tag="access")},
+        "/api/v1/tokens/{token_id}/revoke": {"post": _op(
+            "Revoke a token: refused at once by this process, by other server processes within "
+            "10 s. Idempotent", sup, {"200": _resp("The token", TOKEN)}, params=token_id,
+            errors=(401, 403, 404), tag="access")},
+        "/api/v1/audit": {"get": _op(
+            "The audit log, newest first: logins, failures and lockouts, logouts, expired "
+            "sessions, tokens made, revoked and used, overrides, refusals", sup,
+            {"200": _resp("Entries", {"type": "object", "properties": {
+                "entries": {"type": "array", "items": AUDIT_ENTRY},
+                "next_before_id": {"type": ["integer", "null"]}}})},
+            params=[_query("action", "Only this action"), _query("actor", "Only this actor"),
+                    _query("since", "ISO 8601, inclusive"), _query("until", "ISO 8601, exclusive"),
+                    _query("before_id", "The next page: the last id of the previous one"),
+                    _query("limit", "1 to 500 (100)")],
+            tag="access")},
     }

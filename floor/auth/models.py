@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from floor.db import Base, utcnow
@@ -30,6 +31,8 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[dt.datetime | None]
     last_used_at: Mapped[dt.datetime | None]
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
 
 
 class LoginFailure(Base):
@@ -38,3 +41,21 @@ class LoginFailure(Base):
     username: Mapped[str] = mapped_column(String(64), index=True)
     remote_addr: Mapped[str] = mapped_column(String(64), default="")
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Append-only: who logged in or failed to, overrode a verdict, made, revoked or used a token."""
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_warehouse_at", "warehouse_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100), default="")
+    role: Mapped[str | None] = mapped_column(String(32))
+    via: Mapped[str | None] = mapped_column(String(16))            # session | token | None
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id"))
+    warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouses.id"))
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    target: Mapped[str] = mapped_column(String(200), default="")
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")  # ok | refused | failed
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -174,6 +174,13 @@ def _print_job(s: Session, job_id: Any) -> list[Any]:
     return (_order(s, row.order_no) if row.order_no else []) + (_station(s, row.station) or [None])
 
 
+def _token(s: Session, token_id: Any) -> list[Any]:
+    from floor.auth.models import ApiToken
+    row = s.execute(select(ApiToken.warehouse_id).where(ApiToken.id == int(token_id))).first()
+    # A token of every warehouse is beyond any one warehouse: "*" matches no scope.
+    return [] if row is None else [row.warehouse_id if row.warehouse_id is not None else "*"]
+
+
 # kind -> (resolver, the code and message the view answers for an object that does not exist)
 KINDS: dict[str, tuple[Resolver, str, str]] = {
     "order": (_order, "unknown_order", "No order {}."),
@@ -189,7 +196,11 @@ KINDS: dict[str, tuple[Resolver, str, str]] = {
     "recording": (_recording, "unknown_recording", "No recording {}."),
     "printer": (_printer, "unknown_printer", "No printer {}."),
     "print_job": (_print_job, "unknown_job", "No print job {}."),
+    "token": (_token, "unknown_token", "No token {}."),
 }
+
+
+WITHIN = "within"
 
 
 def warehouses_of(s: Session, kind: str, value: Any) -> list[Any]:
@@ -205,9 +216,10 @@ def check_object(s: Session, kind: str, value: Any) -> None:
 
 
 def scoped(**params: str) -> Callable[[F], F]:
-    """Each keyword names a URL parameter and the kind of object it names (see KINDS)."""
+    """Each keyword names a URL parameter and the kind of object it names (see KINDS), or
+    WITHIN: a part of the object another parameter names (a frame of a recording)."""
     for kind in params.values():
-        if kind not in KINDS:
+        if kind not in KINDS and kind != WITHIN:
             raise ValueError(f"unknown scope kind {kind}")
 
     def wrap(view: F) -> F:
@@ -215,7 +227,7 @@ def scoped(**params: str) -> Callable[[F], F]:
         def checked(*args: Any, **kwargs: Any) -> Any:
             if warehouse_scope() is not None:
                 for name, kind in params.items():
-                    if name in kwargs:
+                    if name in kwargs and kind != WITHIN:
                         check_object(db_session(), kind, kwargs[name])
             return view(*args, **kwargs)
         checked.floor_scope = dict(params)  # type: ignore[attr-defined]

@@ -5,7 +5,9 @@ gets 401/403 whatever it sends; CSRF is checked after it for cookie-authenticate
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
@@ -22,6 +24,7 @@ from floor.errors import ApiError
 
 F = TypeVar("F", bound=Callable[..., Any])
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,12 @@ class Principal:
     via: str                       # "session" | "token"
     warehouse_id: int | None = None
     user_id: int | None = None
+    token_id: int | None = None
 
 
-# Devices send a token with every scan; a valid one is remembered briefly (a revocation takes
-# effect within TOKEN_CACHE_S). Unknown tokens are never cached.
+# Devices send a token with every scan; a valid one is remembered briefly. A revocation drops
+# the entry in the revoking process at once; other processes honour it within TOKEN_CACHE_S.
+# Unknown tokens are never cached.
 TOKEN_CACHE_S = 10.0
 _token_cache: dict[tuple[str, str], tuple[Principal, float]] = {}
 
@@ -51,11 +56,49 @@ def principal_from_token(token: str) -> Principal | None:
     if row is None or row.revoked_at is not None:
         _token_cache.pop(key, None)
         return None
-    principal = Principal(row.name, row.role, "token", row.warehouse_id)
+    principal = Principal(row.name, row.role, "token", row.warehouse_id, token_id=row.id)
+    every = dt.timedelta(minutes=current_app.config.get("TOKEN_USE_AUDIT_MIN", 15))
+    now = utcnow()
+    if row.last_used_at is None or row.last_used_at < now - every:
+        _note_token_use(principal, now, every)
     if len(_token_cache) > 10_000:
         _token_cache.clear()
     _token_cache[key] = (principal, time.monotonic() + TOKEN_CACHE_S)
     return principal
+
+
+def drop_cached_token(digest: str) -> None:
+    """A revoked token stops working in this process now, not after the cache entry ages."""
+    for key in [k for k in _token_cache if k[1] == digest]:
+        _token_cache.pop(key, None)
+
+
+def _note_token_use(principal: Principal, now: dt.datetime, every: dt.timedelta) -> None:
+    from floor.auth.operations import note_token_use
+    from floor.db import run_in_transaction
+    try:
+        run_in_transaction(lambda s: note_token_use(s, principal.token_id or 0, now, every,
+                                                    who_of(principal)))
+    except Exception:  # noqa: BLE001 - bookkeeping: never refuses a valid token
+        log.warning("token use not recorded", exc_info=True)
+
+
+def session_expiry(started: Any, seen: Any, now: dt.datetime, lifetime: dt.timedelta,
+                   idle: dt.timedelta) -> str | None:
+    """Why a session is over ("lifetime", "idle"), or None while it is valid."""
+    try:
+        start, last = dt.datetime.fromisoformat(started), dt.datetime.fromisoformat(seen or started)
+    except (TypeError, ValueError):
+        return "lifetime"     # a session without its timestamps predates them: log in again
+    if now - start >= lifetime:
+        return "lifetime"
+    if now - last >= idle:
+        return "idle"
+    return None
+
+
+# The last-seen time is rewritten into the cookie at most this often.
+SEEN_RESOLUTION = dt.timedelta(seconds=60)
 
 
 def principal_from_session() -> Principal | None:
@@ -65,7 +108,57 @@ def principal_from_session() -> Principal | None:
     user = db_session().get(User, uid)
     if user is None or not user.active or session.get("pw") != user.password_hash[-16:]:
         return None
-    return Principal(user.username, user.role, "session", user.warehouse_id, user.id)
+    principal = Principal(user.username, user.role, "session", user.warehouse_id, user.id)
+    cfg, now = current_app.config, utcnow()
+    why = session_expiry(session.get("at"), session.get("seen"), now,
+                         dt.timedelta(hours=cfg.get("SESSION_LIFETIME_H", 12)),
+                         dt.timedelta(minutes=cfg.get("SESSION_IDLE_MIN", 30)))
+    if why is not None:
+        session.clear()
+        _audit_now("session_expired", who_of(principal), f"user:{user.id}", detail={"reason": why})
+        return None
+    seen = session.get("seen")
+    if not isinstance(seen, str) or now - dt.datetime.fromisoformat(seen) >= SEEN_RESOLUTION:
+        session["seen"] = now.isoformat()
+    return principal
+
+
+def who_of(principal: Principal | None) -> Any:
+    """The audit log's `Who` of a principal (or of an anonymous caller), with its address."""
+    from floor.auth.operations import Who
+    addr = (request.remote_addr or "") if request else ""
+    if principal is None:
+        return Who(remote_addr=addr)
+    return Who(principal.name, principal.role, principal.via, principal.token_id,
+               principal.warehouse_id, addr)
+
+
+def _audit_now(action: str, who: Any, target: str = "", outcome: str = "ok",
+               detail: dict[str, Any] | None = None) -> None:
+    """An audit line in its own transaction (the event is not part of any use case's)."""
+    from floor.auth.operations import audit
+    from floor.db import run_in_transaction
+    try:
+        run_in_transaction(lambda s: audit(s, action, who, target, outcome, detail))
+    except Exception:  # noqa: BLE001 - the audit must not turn a refusal into a 500
+        log.warning("audit line %s not recorded", action, exc_info=True)
+
+
+# Refusals are audited once per (caller, endpoint) per window: a misconfigured device retrying
+# every second must not flood the log.
+FORBIDDEN_AUDIT_S = 300.0
+_forbidden_seen: dict[tuple[str, str, str], float] = {}
+
+
+def _audit_forbidden(principal: Principal) -> None:
+    key = (principal.via, principal.name, request.endpoint or "")
+    now = time.monotonic()
+    if _forbidden_seen.get(key, 0.0) > now:
+        return
+    if len(_forbidden_seen) > 10_000:
+        _forbidden_seen.clear()
+    _forbidden_seen[key] = now + FORBIDDEN_AUDIT_S
+    _audit_now("forbidden", who_of(principal), f"{request.method} {request.path}"[:200], "refused")
 
 
 def current_principal() -> Principal | None:
@@ -84,7 +177,7 @@ def login_user(user: User) -> None:
     session["uid"] = user.id
     # Changing the password ends every session made with the old one.
     session["pw"] = user.password_hash[-16:]
-    session["at"] = utcnow().isoformat()
+    session["at"] = session["seen"] = utcnow().isoformat()
 
 
 def _is_api() -> bool:
@@ -102,6 +195,7 @@ def requires(*roles: str) -> Callable[[F], F]:
                     return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
                 raise ApiError("unauthenticated", _("Log in or send a bearer token."), 401)
             if principal.role not in roles:
+                _audit_forbidden(principal)
                 raise ApiError("forbidden", _("The role %(role)s may not do this.", role=principal.role), 403)
             if principal.via == "session" and request.method in UNSAFE:
                 check_csrf()
@@ -128,6 +222,7 @@ def socket_event(*roles: str) -> Callable[[F], F]:
                 role = principal.role if principal else "-"
                 return {"ok": False, "code": "forbidden",
                         "message": _("The role %(role)s may not do this.", role=role)}
+            g.principal = principal   # what warehouse_scope() and the use cases read
             return handler(self, *args)
         guarded.floor_roles = tuple(roles)  # type: ignore[attr-defined]
         return guarded  # type: ignore[return-value]

@@ -14,8 +14,8 @@ from flask import (Blueprint, current_app, jsonify, render_template, request, se
 
 from floor.api import actor_of, run
 from floor.auth.security import actor, requires
-from floor.auth.scope import (allows, check_station_code, scope_filtered, scoped, warehouse_scope,
-                               warehouses_of)
+from floor.auth.scope import (WITHIN, allows, check_station_code, scope_filtered, scoped,
+                               warehouse_scope, warehouses_of)
 from floor.db import db_session
 from floor.errors import ApiError, json_body
 from floor.evidence import domain, operations
@@ -195,7 +195,7 @@ def order_evidence(order_no: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/api/v1/evidence/frames/<int:recording_id>/<int:frame>.jpg")
 @requires(*READERS)
-@scoped(recording_id="recording")
+@scoped(recording_id="recording", frame=WITHIN)
 def frame_jpeg(recording_id: int, frame: int):  # type: ignore[no-untyped-def]
     raw_width = request.args.get("width")
     width = THUMB_WIDTH

@@ -1,11 +1,14 @@
 """REST entry points of the packing domain: orders, waves, pack sessions, overrides."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
 from floor.api import actor_of, run
-from floor.auth.security import actor, requires
+from floor.auth.operations import audit
+from floor.auth.security import actor, requires, who_of
 from floor.auth.scope import (check_object, check_station_code, check_warehouse_code,
                                scope_filtered, scoped, warehouse_scope)
 from floor.db import db_session
@@ -173,12 +176,19 @@ def override_scan(scan_id: str):  # type: ignore[no-untyped-def]
 
     data = json_body(required=("reason_code",))
     principal = actor()
+    who = who_of(principal)
 
     def op(s):  # type: ignore[no-untyped-def]
         scan = s.scalar(select(ScanEvent).where(ScanEvent.scan_id == scan_id))
         if scan is None:
             raise DomainError("unknown_scan", f"No scan {scan_id}.", 404)
-        return operations.override_refused_scan(s, scan, data, actor_of(principal))
+        body, events = operations.override_refused_scan(s, scan, data, actor_of(principal))
+        order = s.get(Order, scan.order_id) if scan.order_id else None
+        # Audited in the override's transaction, under the order's warehouse.
+        audit(s, "override", replace(who, warehouse_id=order.warehouse_id if order else who.warehouse_id),
+              f"scan:{scan_id}", detail={"order_no": order.order_no if order else None,
+                                         "refused": scan.verdict, "reason_code": data.get("reason_code")})
+        return body, events
 
     body, events = run(op)
     publish(events)

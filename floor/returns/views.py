@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from floor import labels
 from floor.api import actor_of, run
 from floor.auth.security import actor, current_principal, requires
-from floor.auth.scope import check_object, scope_filtered, scoped, warehouse_arg
+from floor.auth.scope import WITHIN, check_object, scope_filtered, scoped, warehouse_arg
 from floor.db import db_session
 from floor.errors import ApiError, json_body
 from floor.packing.domain import DomainError
@@ -140,7 +140,7 @@ def scan_item(rma_no: str):  # type: ignore[no-untyped-def]
 
 @bp.post(API + "/<rma_no>/scans/<scan_id>/photo")
 @requires("qc")
-@scoped(rma_no="return")
+@scoped(rma_no="return", scan_id=WITHIN)
 def scan_photo(rma_no: str, scan_id: str):  # type: ignore[no-untyped-def]
     request.max_content_length = operations.MAX_PHOTO_BYTES + 64 * 1024
     upload = request.files.get("photo")
@@ -186,7 +186,7 @@ def _as_jpeg(data: bytes) -> bytes:
 
 @bp.get(API + "/<rma_no>/scans/<scan_id>/photo")
 @requires("qc", "supervisor")
-@scoped(rma_no="return")
+@scoped(rma_no="return", scan_id=WITHIN)
 def get_scan_photo(rma_no: str, scan_id: str):  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
