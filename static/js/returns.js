@@ -131,6 +131,8 @@
 
   function showVerdict(text, kind, verdict) {
     verdictCount += 1;
+    verdictEl.removeAttribute("data-provisional");
+    verdictEl.removeAttribute("data-reconciled");
     verdictEl.textContent = text;
     verdictEl.className = "verdict " + kind;
     verdictEl.setAttribute("data-verdict", verdict || "");
@@ -213,6 +215,7 @@
       var node = lineTpl.content.firstElementChild.cloneNode(true);
       var diff = !!DIFFERENCES[line.result] || !!(line.issues && line.issues.length);
       node.setAttribute("data-result", line.result);
+      if (line.provisional) node.classList.add("rq-provisional");
       node.setAttribute("data-sku", line.sku || "");
       if (diff) node.classList.add("rq-diff");
       var role = line.role || "foreign";
@@ -269,6 +272,7 @@
           var bad = (scan.lot && (line.mismatched_lots || []).indexOf(scan.lot) >= 0) ||
             (scan.serial && (line.mismatched_serials || []).indexOf(scan.serial) >= 0);
           if (bad || line.result === "foreign_item") chip.classList.add("rq-scan-bad");
+          if (scan.provisional) chip.classList.add("rq-scan-provisional");
           chip.textContent = (scan.lot ? scan.lot : scan.code) + " · " + conditionLabel(scan.condition);
           backEl.appendChild(chip);
         });
@@ -399,8 +403,11 @@
     var orderChanged = !current || current.order_no !== detail.order_no;
     if (!current || current.rma_no !== detail.rma_no) lastScanId = null;
     current = detail;
+    confirmedComparison = detail.comparison;
     resetClose();
+    if (pending.length) current.comparison = overlaid();   // the queued scans on top
     renderReturn();
+    persist();
     if (orderChanged) loadEvidence(detail.order_no);
     if (announce) {
       showVerdict(t("opened", { rma_no: detail.rma_no }) + " " + t("item_hint"), "neutral", "opened");
@@ -458,22 +465,7 @@
   }
 
   function scanItem(code) {
-    var body = { scan_id: newId(), code: code, condition: condition(), device_id: deviceId };
-    showVerdict(t("sending"), "pending", "");
-    return call("POST", API + "/" + encodeURIComponent(current.rma_no) + "/scans", body).then(function (res) {
-      if (!res.ok) {
-        showVerdict(res.body.message || t("server_error", { status: res.status }), "bad", res.body.code || "error");
-        if (res.body.code === "return_closed") refreshCurrent();
-        return;
-      }
-      var answer = res.body;
-      lastScanId = answer.scan_id;
-      resetCondition();
-      showVerdict(verdictText(answer), answer.verdict === "matched" ? "ok" : "bad", answer.verdict);
-      current.comparison = answer.comparison;
-      current.scans = (current.scans || []).concat([{ scan_id: answer.scan_id, verdict: answer.verdict }]);
-      renderReturn();
-    });
+    return queueItem(code);
   }
 
   function submit(code) {
@@ -492,7 +484,9 @@
       work = scanItem(code);
     }
     return work.catch(function () {
-      showVerdict(t("not_sent"), "bad", "not_sent");
+      // Offline a return cannot be opened: only the one on screen takes scans.
+      showVerdict(offlineMode || !navigator.onLine ? t("offline_no_open", { code: code }) : t("not_sent"),
+                  "bad", "not_sent");
     }).then(function () { busy = false; focusInput(); });
   }
 
@@ -513,6 +507,329 @@
     radio.addEventListener("change", function () { window.setTimeout(focusInput, 0); });
   });
 
+  // ---- offline: the durable queue, the provisional check, reconciliation --------------------
+  //
+  // Item scans go through the durable queue (offline-queue.js): sent oldest first with their
+  // scan_id, deleted only with the server's final answer. While the server cannot be reached a
+  // scan gets at once a provisional verdict from the return on screen (what was packed, what
+  // came back so far), by the rules of floor/returns/domain.py; the server's answer is final.
+
+  var offline = window.FloorOffline ? new window.FloorOffline.Store("floor-returns") : null;
+  var pending = [];            // queued item scans, oldest first
+  var offlineMode = false;
+  var confirmedComparison = null;   // the server's comparison of the return on screen
+  var offlineBanner = $("offline-banner");
+  var pendingCountEl = $("pending-count");
+  var offlineLogEl = $("offline-log");
+  var STATE_KEY = "returns:" + deviceId;
+
+  function clone(value) { return value == null ? value : JSON.parse(JSON.stringify(value)); }
+
+  function persist() {
+    if (!offline || !current) return;
+    // The server's comparison, not the one with the provisional scans on top.
+    var kept = {};
+    Object.keys(current).forEach(function (k) { kept[k] = current[k]; });
+    kept.comparison = confirmedComparison || current.comparison;
+    offline.setMeta(STATE_KEY, { current: kept, saved_at: Date.now() }).catch(function () {});
+  }
+
+  function checkDigit(body) {
+    var total = 0;
+    for (var i = 0; i < body.length; i++) total += Number(body.charAt(body.length - 1 - i)) * (i % 2 === 0 ? 3 : 1);
+    return String((10 - total % 10) % 10);
+  }
+
+  // The code's item keys, lot and serial: as read, its GTIN forms, GS1 AIs 01/10/21.
+  function readCode(raw) {
+    var GS = "\u001d";
+    var text = String(raw || "").trim();
+    var aim = text.match(/^\][A-Za-z][0-9A-Za-z]/);
+    if (aim) text = text.slice(aim[0].length);
+    ["<GS>", "{GS}", "[GS]", "^]", "\\x1d", "\\u001d", "\\u001D"].forEach(function (tok) { text = text.split(tok).join(GS); });
+    var out = { text: text, keys: [text], lot: null, serial: null };
+    var gtin = null;
+    if (/^0[12]\d{14}/.test(text)) {
+      gtin = text.slice(2, 16);
+      var rest = text.slice(16);
+      while (rest.length >= 2) {
+        if (rest.charAt(0) === GS) { rest = rest.slice(1); continue; }
+        var ai = rest.slice(0, 2);
+        if (/^(11|13|15|17)$/.test(ai)) { rest = rest.slice(8); continue; }
+        if (ai !== "10" && ai !== "21") break;
+        var end = rest.indexOf(GS);
+        var value = end < 0 ? rest.slice(2) : rest.slice(2, end);
+        if (ai === "10") out.lot = value; else out.serial = value;
+        rest = end < 0 ? "" : rest.slice(end);
+      }
+    } else if ([8, 12, 13, 14].indexOf(text.length) >= 0 && /^\d+$/.test(text) &&
+               checkDigit(text.slice(0, -1)) === text.slice(-1)) {
+      gtin = ("00000000000000" + text).slice(-14);
+    }
+    if (gtin) {
+      [14, 13, 12, 8].forEach(function (length) {
+        var short = gtin.slice(14 - length);
+        if (/^0*$/.test(gtin.slice(0, 14 - length)) && out.keys.indexOf(short) < 0) out.keys.push(short);
+      });
+    }
+    return out;
+  }
+
+  function snapshotLineFor(keys) {
+    var lines = (current && current.snapshot && current.snapshot.lines) || [];
+    for (var k = 0; k < keys.length; k++) {
+      for (var i = 0; i < lines.length; i++) {
+        if ((lines[i].barcodes || []).indexOf(keys[k]) >= 0) return lines[i];
+      }
+    }
+    // A code a supervisor credited to a line when packing counts for that line.
+    var packed = (current && current.packed) || [];
+    for (var j = 0; j < packed.length; j++) {
+      if (packed[j].override && keys.indexOf(packed[j].code) >= 0) {
+        for (var n = 0; n < lines.length; n++) if (lines[n].sku === packed[j].sku) return lines[n];
+      }
+    }
+    return null;
+  }
+
+  // The provisional verdict of one returned unit against `comparison` (advanced in place).
+  function checkOffline(comparison, raw, conditionValue) {
+    var read = readCode(raw);
+    if (!read.text) return { verdict: "unreadable", message: t("v_unreadable") };
+    var snap = snapshotLineFor(read.keys);
+    var unit = { scan_id: "", code: read.text, condition: conditionValue, lot: read.lot, serial: read.serial,
+                 provisional: true };
+    if (!snap) {
+      comparison.lines.push({ result: "foreign_item", issues: ["foreign_item"], line_no: null, sku: null,
+                              name: null, role: null, expected_qty: 0, returned_qty: 1, missing_qty: 0,
+                              over_qty: 1, scans: [unit], provisional: true });
+      return { verdict: "foreign_item", name: read.text, message: t("v_foreign_item") + " · " + read.text };
+    }
+    var line = null;
+    comparison.lines.forEach(function (l) { if (l.line_no === snap.line_no) line = l; });
+    if (!line) return { verdict: "foreign_item", name: read.text, message: t("v_foreign_item") };
+    var lots = line.packed_lots || [];
+    var serials = line.packed_serials || [];
+    var before = line.returned_qty || 0;
+    var verdict = "matched";
+    if (lots.length && read.lot && lots.indexOf(read.lot) < 0) verdict = "lot_mismatch";
+    else if (serials.length && read.serial && serials.indexOf(read.serial) < 0) verdict = "serial_mismatch";
+    else if (before >= line.expected_qty) verdict = "over_returned";
+    line.returned_qty = before + 1;
+    line.missing_qty = Math.max(line.expected_qty - line.returned_qty, 0);
+    line.over_qty = Math.max(line.returned_qty - line.expected_qty, 0);
+    line.scans = (line.scans || []).concat([unit]);
+    line.provisional = true;
+    if (verdict === "lot_mismatch") {
+      line.mismatched_lots = (line.mismatched_lots || []).concat([read.lot]);
+      line.result = "lot_mismatch";
+    } else if (line.result !== "lot_mismatch") {
+      line.result = line.over_qty ? "over_returned" : (line.missing_qty ? "missing" : "matched");
+    }
+    line.issues = line.result === "matched" ? [] : [line.result];
+    var name = snap.name || snap.sku;
+    var said = t("v_" + verdict, { lot: read.lot || "-", serial: read.serial || "-", packed: lots.join(", ") || "-" });
+    return { verdict: verdict, name: name, sku: snap.sku, message: said + " · " + name };
+  }
+
+  // What the comparison shows: the server's last word, then the queued provisional scans.
+  function overlaid() {
+    if (!current) return null;
+    var comparison = clone(confirmedComparison || current.comparison || { lines: [] });
+    pending.forEach(function (entry) {
+      if (entry.provisional && entry.payload.rma_no === current.rma_no) {
+        checkOffline(comparison, entry.payload.code, entry.payload.condition);
+      }
+    });
+    return comparison;
+  }
+
+  function renderOverlay() {
+    if (!current) return;
+    current.comparison = overlaid();
+    renderReturn();
+  }
+
+  function updateBanner() {
+    var show = offlineMode || pending.some(function (e) { return !!e.provisional; });
+    offlineBanner.hidden = !show;
+    offlineBanner.setAttribute("data-pending", String(pending.length));
+    document.body.setAttribute("data-pending", String(pending.length));
+    pendingCountEl.textContent = t("pending_count", { n: pending.length });
+  }
+
+  function logItem(entry) {
+    var li = offlineLogEl.querySelector('li[data-scan-id="' + entry.scan_id + '"]');
+    if (!li) {
+      li = el("li", "offline-item");
+      li.setAttribute("data-scan-id", entry.scan_id);
+      li.appendChild(el("span", "offline-what"));
+      li.appendChild(el("span", "offline-said"));
+      offlineLogEl.insertBefore(li, offlineLogEl.firstChild);
+      while (offlineLogEl.children.length > 20) offlineLogEl.removeChild(offlineLogEl.lastChild);
+    }
+    offlineLogEl.hidden = false;
+    return li;
+  }
+
+  function logProvisional(entry) {
+    var li = logItem(entry);
+    var ok = entry.provisional.verdict === "matched";
+    li.setAttribute("data-state", "pending");
+    li.setAttribute("data-provisional-code", entry.provisional.verdict);
+    li.className = "offline-item pending " + (ok ? "ok" : "bad");
+    li.querySelector(".offline-what").textContent = entry.provisional.name || entry.payload.code;
+    li.querySelector(".offline-said").textContent = t("provisional_short") + " · " + entry.provisional.message;
+  }
+
+  function logAnswer(entry, answer, state) {
+    var li = logItem(entry);
+    li.setAttribute("data-state", state);
+    li.setAttribute("data-server-code", String(answer.verdict || answer.code || ""));
+    li.className = "offline-item " + state + " " + (answer.verdict === "matched" ? "ok" : "bad");
+    li.querySelector(".offline-said").textContent = t("server_said") + " · " +
+      (answer.verdict ? verdictText(answer) : (answer.message || answer.code));
+  }
+
+  function sendEntry(entry) {
+    if (entry.user && CFG.user && entry.user !== CFG.user) return Promise.resolve({ code: "other_user" });
+    var body = { scan_id: entry.scan_id, code: entry.payload.code, condition: entry.payload.condition,
+                 device_id: entry.payload.device_id };
+    return call("POST", API + "/" + encodeURIComponent(entry.payload.rma_no) + "/scans", body).then(function (res) {
+      var answer = res.body || {};
+      if (res.ok) return answer;
+      // A 5xx is no answer about the scan: the queue keeps it.
+      return { ok: false, code: answer.code || ("http_" + res.status), message: answer.message, httpStatus: res.status };
+    }).then(function (answer) {
+      if (!window.FloorOffline.isFinal(answer)) goOffline(entry);
+      return answer;
+    }, function (err) {
+      goOffline(entry);
+      throw err;
+    });
+  }
+
+  function goOffline(entry) {
+    offlineMode = true;
+    if (!entry.provisional && current && entry.payload.rma_no === current.rma_no) {
+      entry.provisional = checkOffline(overlaidWithout(entry), entry.payload.code, entry.payload.condition);
+      if (offline) offline.update(entry).catch(function () {});
+      logProvisional(entry);
+      renderOverlay();
+      showProvisional(entry);
+    }
+    updateBanner();
+  }
+
+  function overlaidWithout(entry) {
+    var comparison = clone(confirmedComparison || { lines: [] });
+    pending.forEach(function (e) {
+      if (e !== entry && e.provisional && e.payload.rma_no === current.rma_no) {
+        checkOffline(comparison, e.payload.code, e.payload.condition);
+      }
+    });
+    return comparison;
+  }
+
+  function showProvisional(entry) {
+    var v = entry.provisional;
+    showVerdict(v.message, v.verdict === "matched" ? "ok" : "bad", v.verdict);
+    verdictEl.classList.add("provisional");
+    verdictEl.setAttribute("data-provisional", "1");
+  }
+
+  function onAnswer(entry, answer) {
+    pending = pending.filter(function (e) { return e.scan_id !== entry.scan_id; });
+    var forCurrent = current && answer.rma_no === current.rma_no;
+    if (forCurrent && answer.comparison) confirmedComparison = answer.comparison;
+    if (forCurrent && answer.state && answer.state !== current.state) current.state = answer.state;
+    if (answer.scan_id) lastScanId = answer.scan_id;
+    var prov = entry.provisional;
+    if (current) renderOverlay();
+    persist();
+    if (!prov) {
+      if (!answer.verdict) {
+        showVerdict(answer.message || t("server_error", { status: answer.httpStatus || "" }), "bad", answer.code || "error");
+        if (answer.code === "return_closed") refreshCurrent();
+        return;
+      }
+      resetCondition();
+      showVerdict(verdictText(answer), answer.verdict === "matched" ? "ok" : "bad", answer.verdict);
+      return;
+    }
+    var serverOk = answer.verdict === "matched";
+    var provOk = prov.verdict === "matched";
+    var state = serverOk === provOk ? "confirmed" : (provOk ? "refused" : "corrected");
+    logAnswer(entry, answer, state);
+    if (state !== "confirmed") {
+      var reason = answer.verdict ? verdictText(answer) : (answer.message || answer.code);
+      showVerdict(t(state === "refused" ? "refused_after_offline" : "corrected_after_offline",
+                    { item: prov.name || entry.payload.code, reason: reason }),
+                  serverOk ? "ok" : "bad", answer.verdict || answer.code);
+      verdictEl.setAttribute("data-reconciled", state);
+    }
+  }
+
+  function onQueueChange(count, failing) {
+    if (!failing && count === 0 && offlineMode) {
+      offlineMode = false;
+      if (!offlineLogEl.querySelector('li[data-state="refused"]') &&
+          verdictEl.getAttribute("data-reconciled") !== "corrected") {
+        hint(t("all_confirmed"));
+      }
+    }
+    updateBanner();
+  }
+
+  var replayer = offline ? new window.FloorOffline.Replayer(offline, {
+    send: sendEntry, onAnswer: onAnswer, onChange: onQueueChange
+  }) : null;
+
+  function queueItem(code) {
+    var entry = { scan_id: newId(), at: Date.now(), user: CFG.user || null, provisional: null,
+                  payload: { rma_no: current.rma_no, code: code, condition: condition(), device_id: deviceId } };
+    resetCondition();
+    if (offlineMode || !navigator.onLine) {
+      offlineMode = true;
+      entry.provisional = checkOffline(overlaid(), code, entry.payload.condition);
+      pending.push(entry);
+      logProvisional(entry);
+      updateBanner();
+      renderOverlay();
+      showProvisional(entry);
+    } else {
+      if (!pending.length) {
+        Array.prototype.forEach.call(offlineLogEl.querySelectorAll('li:not([data-state="pending"])'),
+                                     function (li) { li.parentNode.removeChild(li); });
+        offlineLogEl.hidden = !offlineLogEl.children.length;
+      }
+      pending.push(entry);
+      showVerdict(t("sending"), "pending", "");
+    }
+    if (!replayer) {
+      return sendEntry(entry).then(function (answer) { onAnswer(entry, answer); });
+    }
+    return offline.add(entry).then(function () { replayer.kick(); }, function () { replayer.kick(); });
+  }
+
+  // Back from a reload: the return on screen and the scans still queued.
+  function loadOffline() {
+    if (!offline) return;
+    Promise.all([offline.getMeta(STATE_KEY), offline.all()]).then(function (got) {
+      var saved = got[0];
+      pending = (got[1] || []).concat(pending.filter(function (e) { return !e.seq; }));
+      if (saved && saved.current && !current) {
+        current = saved.current;
+        confirmedComparison = current.comparison;
+      }
+      pending.forEach(function (e) { if (e.provisional) logProvisional(e); });
+      if (pending.some(function (e) { return !!e.provisional; }) || !navigator.onLine) offlineMode = true;
+      updateBanner();
+      if (current) renderOverlay();
+      replayer.kick();
+    }, function () {});
+  }
+
   // ---- closing, confirming, photos, creating -----------------------------------------------
 
   var closeArmed = null;
@@ -525,6 +842,11 @@
   closeBtn.setAttribute("data-label", closeBtn.textContent);
   closeBtn.addEventListener("click", function () {
     if (!current || current.state !== "open") return;
+    if (pending.length) {
+      // Closing now would refuse the scans still queued: they go first.
+      showVerdict(t("wait_for_queue", { n: pending.length }), "bad", "scans_pending");
+      return;
+    }
     if (!closeArmed) {
       // Closing is for good: a second tap confirms it.
       closeBtn.classList.add("rq-armed");
@@ -662,6 +984,7 @@
     sock = window.io(CFG.socket_namespace || "/floor", { transports: ["websocket"] });
     sock.on("connect", function () {
       updateConn("online");
+      if (replayer) replayer.kick();   // the scans queued while away, in order
       follow();
       if (baseSeq !== null) loadQueueSoon();
     });
@@ -677,7 +1000,22 @@
 
   // ---- start -------------------------------------------------------------------------------
 
+  window.addEventListener("online", function () {
+    if (sock && !sock.connected) sock.connect();
+    if (replayer) replayer.kick();
+  });
+  window.addEventListener("offline", function () {
+    if (sock && sock.connected) sock.disconnect();
+    updateConn("offline");
+    updateBanner();
+  });
+
   loadQueue();
   renderReturn();
+  loadOffline();
+  updateBanner();
+  if (CFG.sw_url && navigator.serviceWorker && typeof navigator.serviceWorker.register === "function") {
+    navigator.serviceWorker.register(CFG.sw_url, { scope: "/" }).catch(function () { /* http: no worker */ });
+  }
   focusInput();
 })();
