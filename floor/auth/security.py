@@ -211,17 +211,19 @@ def public(view: F) -> F:
 
 
 def socket_event(*roles: str) -> Callable[[F], F]:
-    """A Socket.IO handler `on_x(self, data)` of a namespace keeping `self.principals`: only
+    """A Socket.IO handler `on_x(self, data)` of a namespace with `_principal()`: only
     these roles; others get the ack {"ok": false, "code": "forbidden"}. Records the rule, like
     `requires`, for the access-control tests (a handler without a rule fails them)."""
     def wrap(handler: F) -> F:
         @functools.wraps(handler)
         def guarded(self: Any, *args: Any) -> Any:
-            principal = self.principals.get(request.sid)  # type: ignore[attr-defined]
-            if principal is None or principal.role not in roles:
-                role = principal.role if principal else "-"
+            principal = self._principal()
+            if principal is None:
+                return {"ok": False, "code": "unauthenticated",
+                        "message": _("Log in or send a bearer token.")}
+            if principal.role not in roles:
                 return {"ok": False, "code": "forbidden",
-                        "message": _("The role %(role)s may not do this.", role=role)}
+                        "message": _("The role %(role)s may not do this.", role=principal.role)}
             g.principal = principal   # what warehouse_scope() and the use cases read
             return handler(self, *args)
         guarded.floor_roles = tuple(roles)  # type: ignore[attr-defined]

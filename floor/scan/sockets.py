@@ -28,6 +28,7 @@ class FloorNamespace(Namespace):
     def __init__(self, namespace: str) -> None:
         super().__init__(namespace)
         self.principals: dict[str, Principal] = {}
+        self.tokens: dict[str, str] = {}     # sid -> the bearer token it connected with
 
     @public   # checks the token or session itself: refused without one
     def on_connect(self, auth: Any = None) -> bool:
@@ -39,15 +40,27 @@ class FloorNamespace(Namespace):
         if principal is None:
             return False  # refused: unauthenticated
         self.principals[request.sid] = principal  # type: ignore[attr-defined]
+        if principal.via == "token":
+            self.tokens[request.sid] = auth["token"]  # type: ignore[index]
         return True
 
     @public
     def on_disconnect(self, reason: Any = None) -> None:
         self.principals.pop(request.sid, None)  # type: ignore[attr-defined]
+        self.tokens.pop(request.sid, None)  # type: ignore[attr-defined]
         current_app.extensions["floor.pump"].forget(request.sid)  # type: ignore[attr-defined]
 
     def _principal(self) -> Principal | None:
-        return self.principals.get(request.sid)  # type: ignore[attr-defined]
+        """The connection's principal; a token revoked since the connect ends it (at once in
+        the revoking process, within the token cache's seconds in others)."""
+        sid = request.sid  # type: ignore[attr-defined]
+        token = self.tokens.get(sid)
+        if token is not None and principal_from_token(token) is None:
+            self.principals.pop(sid, None)
+            self.tokens.pop(sid, None)
+            self.disconnect(sid)
+            return None
+        return self.principals.get(sid)
 
     @socket_event(*SCAN_ROLES)
     def on_scan(self, data: Any = None) -> dict[str, Any]:

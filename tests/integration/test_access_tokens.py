@@ -79,3 +79,18 @@ def test_bad_token_requests_get_stable_codes(app, api):
         response = api.post("/api/v1/tokens", body, role="supervisor")
         assert (response.status_code, response.get_json()["code"]) == (400, code), body
     assert api.post("/api/v1/tokens/987654/revoke", role="supervisor").status_code == 404
+
+
+def test_a_revoked_token_ends_its_open_socket(app, api):
+    from floor.extensions import socketio
+
+    made = api.post("/api/v1/tokens", {"name": "PDA-13", "role": "device"}, role="supervisor").get_json()
+    client = socketio.test_client(app, namespace="/floor", auth={"token": made["token"]})
+    beat = client.emit("heartbeat", {"device_id": "PDA-13", "station": "P01"}, namespace="/floor",
+                       callback=True)
+    assert beat["ok"] is True
+    assert api.post(f"/api/v1/tokens/{made['id']}/revoke", role="supervisor").status_code == 200
+    ack = client.emit("heartbeat", {"device_id": "PDA-13", "station": "P01"}, namespace="/floor",
+                      callback=True)
+    assert ack is None or ack["code"] == "unauthenticated", ack
+    assert not client.is_connected("/floor")
