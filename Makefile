@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export FLOOR_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: demo test test-unit test-integration test-e2e fuzz bench install translations i18n-update system-deps clean
+.PHONY: demo test test-unit test-integration test-e2e fuzz bench faults bench-durability install translations i18n-update system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,18 @@ fuzz: install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# The README's fault table: short shifts against real servers under each fault (about 4
+# minutes on SQLite; FAULTS_BACKEND=sqlite,postgresql with FLOOR_TEST_POSTGRES_URL set).
+FAULTS_BACKEND ?= sqlite
+faults: install
+	@mkdir -p bench/results
+	$(BIN)/floor-sim faults-table --backend $(FAULTS_BACKEND) > bench/results/faults.md; \
+	  status=$$?; cat bench/results/faults.md; exit $$status
+
+# What SQLite's synchronous level costs (NORMAL, FULL, EXTRA): docs/durability.md.
+bench-durability: install
+	$(BIN)/python bench/durability.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis

@@ -5,6 +5,7 @@
                      [--error-rate 0.05 | --faults all --fault-rate 0.2] [--strict]
     floor-sim load   --url URL --token T [--integration-token T2] --mode open|closed ...
     floor-sim orders --url URL --integration-token T2 --count 100 --stations P01,P02
+    floor-sim faults-table [--backend sqlite,postgresql] [--orders 100] [--kills 3]
 
 Each subcommand is a `Command`: a name, a help line, `add_arguments(parser)` and
 `run(args) -> exit status`. Serial scanners on pty pairs are devices of `shift` (`--serial`);
@@ -305,7 +306,61 @@ class OrdersCommand(Command):
         return 0
 
 
-COMMANDS: list[Command] = [ShiftCommand(), LoadCommand(), OrdersCommand()]
+class FaultsTableCommand(Command):
+    name = "faults-table"
+    help = ("run short shifts against fresh `floor serve` processes under each fault (none, "
+            "Wi-Fi drops, kill -9, database outage, Redis down, serial unplug) and print the "
+            "Markdown table: scans sent, recorded, lost, duplicated, escaped mistakes")
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        from floor_sim.fault_table import FAULT_ROWS
+
+        parser.add_argument("--faults", default=",".join(FAULT_ROWS),
+                            help=f"rows to run, comma-separated (default all: {','.join(FAULT_ROWS)})")
+        parser.add_argument("--backend", default="sqlite",
+                            help="sqlite, postgresql, or both comma-separated (PostgreSQL: "
+                                 "--postgres-url or $FLOOR_TEST_POSTGRES_URL; a schema per row)")
+        parser.add_argument("--postgres-url", default=os.environ.get("FLOOR_TEST_POSTGRES_URL"))
+        parser.add_argument("--handhelds", type=_positive_int, default=20)
+        parser.add_argument("--orders", type=_positive_int, default=100)
+        parser.add_argument("--kills", type=_positive_int, default=3,
+                            help="kill -9 this many times in the kill_9 row")
+        parser.add_argument("--outage", type=_positive_float, default=4.0,
+                            help="seconds the database (or Redis) is out")
+        parser.add_argument("--cadence", type=_positive_float, default=0.1,
+                            help="mean seconds a packer takes between scans")
+        parser.add_argument("--mistake-rate", type=_rate, default=0.1,
+                            help="share of item scans that carry a packer's mistake")
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from floor_sim.fault_table import FAULT_ROWS, format_table, machine_line, run_table
+
+        faults = [f.strip() for f in args.faults.split(",") if f.strip()]
+        backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+        unknown = [f for f in faults if f not in FAULT_ROWS]
+        if unknown or not set(backends) <= {"sqlite", "postgresql"}:
+            print(f"floor-sim faults-table: unknown fault or backend: {unknown or backends}",
+                  file=sys.stderr)
+            return 2
+        if "postgresql" in backends and not args.postgres_url:
+            print("floor-sim faults-table: postgresql needs --postgres-url", file=sys.stderr)
+            return 2
+        rows = run_table(faults, backends, pg_url=args.postgres_url, handhelds=args.handhelds,
+                         orders=args.orders, kills=args.kills, outage_s=args.outage,
+                         cadence=args.cadence, mistake_rate=args.mistake_rate, seed=args.seed)
+        if args.json:
+            print(json.dumps(rows, indent=2, default=str))
+        else:
+            print(f"{machine_line()}; {args.handhelds} handhelds, {args.orders} orders a row\n")
+            print(format_table(rows))
+        bad = [r for r in rows if r["lost"] or r["duplicated"] or r["escaped"] or r["problems"]
+               or r["unaccounted"] or r["unanswered"]]
+        return 1 if bad else 0
+
+
+COMMANDS: list[Command] = [ShiftCommand(), LoadCommand(), OrdersCommand(), FaultsTableCommand()]
 
 
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:

@@ -283,6 +283,13 @@ class _Worker:
             error = f"{type(exc).__name__}: {exc}"
         if getattr(hh, "assigns_scan_ids", False):
             scan_id = str((verdict or {}).get("scan_id") or "")
+        if (step.kind == "double_read" and getattr(hh, "last_attempts", 1) > 1
+                and not any(n.startswith(VOID_NOTE) for n in notes)):
+            # The double read had to be replayed (a crash, an outage): the service judges the
+            # debounce window by arrival, so it may fairly see a second read now.
+            step = dataclasses.replace(step, expected=frozenset({"duplicate_read", "accepted",
+                                                                 "over_scan"}))
+            notes.append(f"{VOID_NOTE}: replayed {hh.last_attempts} times")
         rec = self._record(step, scan_id, scheduled, sent, done, verdict, error,
                            action_ok=action_ok, notes=notes)
         rec.attempts = max(1, getattr(hh, "last_attempts", 1)) + (step.action == "drop")
