@@ -19,7 +19,8 @@ from floor.eventlog import PendingEvent, record_event
 from floor.packing import domain
 from floor.packing import operations as packing
 from floor.packing.domain import Actor, Decision, DomainError
-from floor.packing.models import Order, PackCursor, PackSession, SkuBarcode, SnapshotSku, Wave
+from floor.packing.models import (Order, PackCursor, PackSession, SkuBarcode, SnapshotSku, Warehouse,
+                                  Wave)
 from floor.scan import domain as scan_domain
 from floor.scan.models import ScanEvent
 
@@ -108,11 +109,15 @@ def _device_after(s: Session, device: _DeviceRead, device_id: str, station: str,
                                       "last_code": code, "last_code_at": now})
 
 
-def _order_named_by(s: Session, code: str, station_id: int,
-                    device_id: str) -> tuple[Order | None, domain.OrderRef | None]:
-    """The order whose waybill (first) or order number this code is; locked for the change."""
-    rows = s.scalars(select(Order).where(or_(Order.waybill_no == code, Order.order_no == code))
-                     .options(joinedload(Order.wave)).limit(3).with_for_update(of=Order)).all()
+def _order_named_by(s: Session, code: str, station_id: int, device_id: str,
+                    warehouse_code: str | None = None) -> tuple[Order | None, domain.OrderRef | None]:
+    """The order whose waybill (first) or order number this code is; locked for the change.
+    At a station of a warehouse, another warehouse's orders are as if unknown."""
+    query = select(Order).where(or_(Order.waybill_no == code, Order.order_no == code))
+    if warehouse_code:
+        query = query.where(Order.warehouse_id == select(Warehouse.id)
+                            .where(Warehouse.code == warehouse_code).scalar_subquery())
+    rows = s.scalars(query.options(joinedload(Order.wave)).limit(3).with_for_update(of=Order)).all()
     by_waybill = [o for o in rows if o.waybill_no == code]
     if by_waybill:
         order = by_waybill[0]
@@ -175,7 +180,7 @@ def _decide(s: Session, req: ScanRequest, norm: scan_domain.NormalisedCode, stat
                                      debounce_ms):
         return _Read(Decision(False, "duplicate_read", {"code": norm.text}))
     if station.kind == "dock":
-        target, ref = _order_named_by(s, norm.text, station.id, req.device_id)
+        target, ref = _order_named_by(s, norm.text, station.id, req.device_id, station.warehouse_code)
         can_load = target is not None and packing.machine_for(target).can_transition(
             target.status, domain.LOADED)
         return _Read(domain.decide_dock_scan(ref, norm.text, can_load), target)
@@ -187,7 +192,7 @@ def _decide(s: Session, req: ScanRequest, norm: scan_domain.NormalisedCode, stat
     catalog_sku = catalog_name = None
     other: tuple[tuple[str, str | None], ...] = ()
     if line is None:
-        target, ref = _order_named_by(s, norm.text, station.id, req.device_id)
+        target, ref = _order_named_by(s, norm.text, station.id, req.device_id, station.warehouse_code)
     if ref is None and line is None:
         mapping = next((m for m in (s.get(SkuBarcode, key) for key in keys) if m is not None), None)
         if mapping is not None:

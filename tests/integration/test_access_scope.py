@@ -220,6 +220,11 @@ def test_writes_naming_another_warehouse_are_refused(app, floor_ab):
     ]
     for response, status, code in cases:
         assert (response.status_code, response.get_json()["code"]) == (status, code), response.get_json()
+    # At WA's own station, WB's waybill names nothing: WB's order is not opened there.
+    at_own = post("/api/v1/scans", {"scan_id": "x3", "station": "PA1", "device_id": "PDA-A9",
+                                    "code": WAYBILL["B"]}, "packer")
+    assert at_own.status_code == 200 and at_own.get_json()["code"] != "order_opened"
+    assert at_own.get_json().get("order_no") in (None, "A-1"), at_own.get_json()
     # The socket path checks the same: a scan at WB's station from a WA device.
     sock = socketio.test_client(app, namespace="/floor", auth={"token": a["packer"]})
     ack = sock.emit("scan", {"scan_id": "x2", "station": "PB1", "device_id": "PDA-A",
