@@ -871,6 +871,7 @@
     li.setAttribute("data-state", state);
     li.setAttribute("data-server-code", String(answer.code || ""));
     li.className = "offline-item " + state + " " + (answer.ok ? "ok" : (NEUTRAL_CODES[answer.code] ? "neutral" : "bad"));
+    if (answer.params && answer.params.name) li.querySelector(".offline-what").textContent = answer.params.name;
     li.querySelector(".offline-said").textContent = t("server_said") + " · " + (answer.message || answer.code);
   }
 
@@ -958,9 +959,8 @@
       return;
     }
     var prov = entry.provisional;
-    var state = answer.ok === prov.ok && (answer.code === prov.code || answer.ok) ? "confirmed"
-      : (prov.ok && !answer.ok ? "refused" : "corrected");
-    if (state === "confirmed" && !answer.ok && answer.code !== prov.code) state = "confirmed";
+    // Yes and yes, or no and no (whatever the reason's code), is the verdict the packer acted on.
+    var state = !!answer.ok === !!prov.ok ? "confirmed" : (prov.ok ? "refused" : "corrected");
     logAnswer(entry, answer, state);
     var lineNo = answer.line_no != null ? answer.line_no : prov.line_no;
     if (state === "refused" && lineNo != null) refusedLines[lineNo] = String(answer.code);

@@ -118,7 +118,7 @@ def test_qc_screen_queues_scans_offline_and_reconciles(handheld: Any, live_serve
     with page.expect_navigation():
         page.click("#login-submit")
     page.goto("/returns")
-    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => !!navigator.serviceWorker && navigator.serviceWorker.controller !== null")
     page.reload()
     expect(page.locator("#conn")).to_have_attribute("data-state", "online")
 
