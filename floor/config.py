@@ -58,6 +58,9 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         "WEBHOOK_TIMEOUT_S": float(env.get("FLOOR_WEBHOOK_TIMEOUT_S", 5)),
         "WEBHOOK_WORKERS": int(env.get("FLOOR_WEBHOOK_WORKERS", 8)),
         "WEBHOOK_POLL_S": float(env.get("FLOOR_WEBHOOK_POLL_S", 0.5)),
+        # Networks webhooks never reach (comma-separated CIDRs); unset: the default in
+        # floor.webhooks.domain, "" blocks nothing.
+        "WEBHOOK_BLOCKED_NETWORKS": env.get("FLOOR_WEBHOOK_BLOCKED_NETWORKS"),
         # Scans and API bodies are small; anything larger is refused with 413.
         "MAX_CONTENT_LENGTH": 256 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,

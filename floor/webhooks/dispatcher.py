@@ -22,6 +22,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
+from urllib.parse import urlsplit
 
 from flask import Flask
 from sqlalchemy import func, select
@@ -74,6 +75,24 @@ def http_post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) 
         return SendResult(None, f"{type(exc).__name__}: {exc}", (time.perf_counter() - start) * 1000)
 
 
+def blocked_destination(url: str, networks: tuple[domain.Network, ...]) -> str | None:
+    """The first address the URL's host resolves to that lies in a blocked network, if any. Run
+    before each send, so a host name later pointed at a blocked address is caught too (what is
+    left: a resolver that answers differently between this check and the connection)."""
+    if not networks:
+        return None
+    parts = urlsplit(url)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                                   type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError):
+        return None                   # unresolvable: the send fails and says so
+    for *_rest, sockaddr in infos:
+        if domain.blocked_address(str(sockaddr[0]), networks):
+            return str(sockaddr[0])
+    return None
+
+
 def request_headers(out: operations.Outgoing, body: bytes, now_s: float) -> dict[str, str]:
     return {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
             domain.EVENT_ID_HEADER: out.event_id, "X-Floor-Event-Type": out.type,
@@ -96,6 +115,7 @@ class WebhookDispatcher:
         self.lease_ttl = dt.timedelta(seconds=float(cfg.get("WEBHOOK_LEASE_TTL_S", 10)))
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
         self.sender: Sender = sender or http_post
+        self.blocked = domain.parse_networks(cfg.get("WEBHOOK_BLOCKED_NETWORKS"))
         self.rng = random.Random()
         self._lease_until: dt.datetime | None = None
         self._in_flight: dict[int, tuple[int, str | None]] = {}
@@ -228,7 +248,12 @@ class WebhookDispatcher:
         try:
             body = out.body.encode("utf-8")
             headers = request_headers(out, body, time.time())
-            result = self.sender(out.url, body, headers, self.timeout_s)
+            address = blocked_destination(out.url, self.blocked)
+            if address is not None:
+                result = SendResult(None, f"blocked destination: {address} is in "
+                                          "FLOOR_WEBHOOK_BLOCKED_NETWORKS; not sent", 0.0)
+            else:
+                result = self.sender(out.url, body, headers, self.timeout_s)
             now = fixed_now or utcnow()
             jitter = self.rng.random()
             return self._write(lambda s: operations.record_attempt(

@@ -55,11 +55,11 @@ def last_seq(s: Session) -> int:
     return int(s.scalar(select(EventCounter.last_seq).where(EventCounter.id == 1)) or 0)
 
 
-def create_subscription(s: Session, data: Mapping[str, Any], actor: Actor, now: dt.datetime
-                        ) -> tuple[WebhookSubscription, str]:
+def create_subscription(s: Session, data: Mapping[str, Any], actor: Actor, now: dt.datetime,
+                        blocked: Iterable[domain.Network] = ()) -> tuple[WebhookSubscription, str]:
     """A new receiver; it gets the events committed from now on. Answers the secret (generated
     when none was given): the only time it is shown."""
-    url = _rule(lambda: domain.validate_url(data.get("url")))
+    url = _rule(lambda: domain.validate_url(data.get("url"), blocked))
     events = _rule(lambda: domain.validate_events(data.get("events", ["status"])))
     given = data.get("secret")
     secret = (domain.new_secret() if given is None or given == ""
@@ -94,7 +94,8 @@ def _live(s: Session, sub_id: int) -> WebhookSubscription:
 
 
 def update_subscription(s: Session, sub_id: int, data: Mapping[str, Any], actor: Actor,
-                        now: dt.datetime) -> tuple[WebhookSubscription, str | None]:
+                        now: dt.datetime, blocked: Iterable[domain.Network] = ()
+                        ) -> tuple[WebhookSubscription, str | None]:
     """Change url, events, enabled, or the secret (`secret`, or `rotate_secret: true` for a
     generated one, answered once). Disabling pauses: enabling again catches up from where it
     stopped. Returns the new secret when it changed."""
@@ -105,7 +106,7 @@ def update_subscription(s: Session, sub_id: int, data: Mapping[str, Any], actor:
     sub = _live(s, sub_id)
     changed: dict[str, Any] = {}
     if "url" in data:
-        url = _rule(lambda: domain.validate_url(data.get("url")))
+        url = _rule(lambda: domain.validate_url(data.get("url"), blocked))
         if url != sub.url:
             changed["url"] = [sub.url, url]
             sub.url = url

@@ -27,6 +27,10 @@ def _read(fn: Any) -> Any:
         raise ApiError(exc.code, exc.message, exc.status, **exc.extra) from None
 
 
+def _blocked_networks() -> tuple[domain.Network, ...]:
+    return domain.parse_networks(current_app.config.get("WEBHOOK_BLOCKED_NETWORKS"))
+
+
 def _wake_dispatcher() -> None:
     dispatcher = current_app.extensions.get("floor.webhooks")
     if dispatcher is not None:
@@ -41,7 +45,8 @@ def create_subscription():  # type: ignore[no-untyped-def]
     principal = actor()
 
     def op(s):  # type: ignore[no-untyped-def]
-        sub, secret = operations.create_subscription(s, data, actor_of(principal), utcnow())
+        sub, secret = operations.create_subscription(s, data, actor_of(principal), utcnow(),
+                                                   _blocked_networks())
         return {**operations.subscription_view(sub), "secret": secret}
 
     return jsonify(run(op)), 201
@@ -71,7 +76,8 @@ def update_subscription(sub_id: int):  # type: ignore[no-untyped-def]
     principal = actor()
 
     def op(s):  # type: ignore[no-untyped-def]
-        sub, secret = operations.update_subscription(s, sub_id, data, actor_of(principal), utcnow())
+        sub, secret = operations.update_subscription(s, sub_id, data, actor_of(principal), utcnow(),
+                                                   _blocked_networks())
         body = operations.subscription_view(sub, operations.state_counts(s, [sub.id]).get(sub.id))
         if secret is not None:
             body["secret"] = secret

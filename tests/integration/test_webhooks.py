@@ -542,6 +542,9 @@ def test_the_page_is_for_supervisors(api, users):
     ({"url": "https://x.example/y", "secret": "short"}, "invalid_secret"),
     ({"url": "https://x.example/y", "secret": 12345678901234567}, "invalid_secret"),
     ({"url": "https://x.example/y", "enabled": "yes"}, "invalid_field"),
+    ({"url": "http://169.254.169.254/latest/meta-data/"}, "blocked_destination"),
+    ({"url": "http://[::ffff:169.254.169.254]/"}, "blocked_destination"),
+    ({"url": "http://0.0.0.0:6379/"}, "blocked_destination"),
 ])
 def test_bad_subscriptions_are_refused_with_stable_codes(api, body, code):
     response = api.post("/api/v1/webhooks", body, role="supervisor")
@@ -625,3 +628,21 @@ def _csrf(html: str) -> str:
         r'name="csrf_token" value="([^"]+)"', html)
     assert match, html[:500]
     return match.group(1)
+
+
+def test_a_host_name_resolving_into_a_blocked_network_gets_nothing(app, api, waved, receiver):
+    """`localhost` passes the literal-address check; at delivery it resolves to loopback, which
+    this deployment blocks: the attempt is recorded as refused and the receiver sees nothing."""
+    app.config["WEBHOOK_BLOCKED_NETWORKS"] = "127.0.0.0/8,::1/128"
+    dispatcher_of(app).stop()
+    app.extensions["floor.webhooks"] = WebhookDispatcher(app)
+    port = receiver.url.split(":")[2].split("/")[0]
+    assert api.post("/api/v1/webhooks", {"url": f"http://127.0.0.1:{port}/x"},
+                    role="integration").get_json()["code"] == "blocked_destination"
+    subscribe(api, receiver.url.replace("127.0.0.1", "localhost"))
+    waved("TB001")
+    pack(api)
+    dispatcher_of(app).run_once(utcnow())
+    attempts = attempts_of(app)
+    assert attempts and all("blocked destination" in (a.error or "") for a in attempts)
+    assert receiver.requests == []

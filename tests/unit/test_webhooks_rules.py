@@ -256,3 +256,28 @@ def test_generated_secrets_are_long_random_and_only_hinted_at():
     one, two = domain.new_secret(), domain.new_secret()
     assert one != two and len(one) >= 32 and domain.validate_secret(one) == one
     assert domain.secret_hint(one).endswith(one[-4:]) and one[:-4] not in domain.secret_hint(one)
+
+
+BLOCKED = domain.parse_networks(None)
+
+
+@pytest.mark.parametrize("address, blocked", [
+    ("169.254.169.254", True),            # cloud metadata
+    ("fe80::1%eth0", True),               # link-local with a zone
+    ("::ffff:169.254.169.254", True),     # IPv4-mapped counts as IPv4
+    ("0.0.0.0", True), ("224.0.0.1", True), ("ff02::1", True),
+    ("127.0.0.1", False), ("::1", False), ("10.1.2.3", False), ("192.168.1.20", False),
+    ("203.0.113.9", False), ("2001:db8::1", False),
+    ("not-an-address", True),
+])
+def test_default_blocked_networks(address, blocked):
+    assert domain.blocked_address(address, BLOCKED) is blocked
+
+
+def test_blocked_networks_are_configurable_and_empty_blocks_nothing():
+    assert domain.parse_networks("") == ()
+    assert domain.blocked_address("10.9.9.9", domain.parse_networks(" 10.0.0.0/8 , ::1/128"))
+    with pytest.raises(ValueError):
+        domain.parse_networks("10.0.0.0/8,nonsense")
+    assert domain.literal_host_blocked("http://[::1]:8080/x", domain.parse_networks("::1/128"))
+    assert not domain.literal_host_blocked("http://oms.example/x", BLOCKED)
