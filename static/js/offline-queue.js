@@ -79,6 +79,10 @@
     this.ready = openDb(name).then(function (db) {
       self._db = db;
       self.durable = true;
+      // Ask the browser not to evict this site's storage under pressure (granted silently or not).
+      if (global.navigator && navigator.storage && typeof navigator.storage.persist === "function") {
+        navigator.storage.persist().catch(function () {});
+      }
     }, function () { self._db = null; });
   }
 
