@@ -61,6 +61,7 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         # Networks webhooks never reach (comma-separated CIDRs); unset: the default in
         # floor.webhooks.domain, "" blocks nothing.
         "WEBHOOK_BLOCKED_NETWORKS": env.get("FLOOR_WEBHOOK_BLOCKED_NETWORKS"),
+        "WEBHOOK_KEEP_DAYS": float(env.get("FLOOR_WEBHOOK_KEEP_DAYS", 30)),
         # Scans and API bodies are small; anything larger is refused with 413.
         "MAX_CONTENT_LENGTH": 256 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,

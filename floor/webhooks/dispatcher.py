@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 LEASE = "webhooks"
 USER_AGENT = "floor-webhooks/0.1"
 ERROR_BODY_BYTES = 300
+PRUNE_EVERY = dt.timedelta(hours=1)
+PRUNE_BATCHES_PER_ROUND = 20
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,9 @@ class WebhookDispatcher:
         self.per_subscription = max(1, (self.workers + 1) // 2)
         self.poll_s = float(cfg.get("WEBHOOK_POLL_S", 0.5))
         self.lease_ttl = dt.timedelta(seconds=float(cfg.get("WEBHOOK_LEASE_TTL_S", 10)))
+        # Finished deliveries are kept this long for the history page, then deleted (0: never).
+        self.keep = dt.timedelta(days=float(cfg.get("WEBHOOK_KEEP_DAYS", 30)))
+        self._next_prune: dt.datetime | None = None
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
         self.sender: Sender = sender or http_post
         self.blocked = domain.parse_networks(cfg.get("WEBHOOK_BLOCKED_NETWORKS"))
@@ -182,10 +187,24 @@ class WebhookDispatcher:
             return -1
         self._fan_out(now)
         futures = self._dispatch(now, fixed_now=now if wait else None)
+        self._prune(now)
         if wait:
             for future in futures:
                 future.result()
         return len(futures)
+
+    def _prune(self, now: dt.datetime) -> int:
+        """At most once an hour, in short batches: delete what ended longer than `keep` ago."""
+        if self.keep <= dt.timedelta(0) or (self._next_prune is not None and now < self._next_prune):
+            return 0
+        self._next_prune = now + PRUNE_EVERY
+        pruned = 0
+        for _ in range(PRUNE_BATCHES_PER_ROUND):
+            batch = self._write(lambda s: operations.prune_finished(s, now - self.keep))
+            pruned += batch
+            if batch < 1000:
+                break
+        return pruned
 
     def _renew_lease(self, now: dt.datetime) -> bool:
         # Renewed when a third of it has gone by, not every round: a round is then only reads.

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from floor.eventlog import EventCounter, EventLogEntry
@@ -475,6 +475,25 @@ def discard(s: Session, delivery_id: int, reason: str, actor: Actor, now: dt.dat
 
 
 # --- reading ------------------------------------------------------------------------------------
+
+def prune_finished(s: Session, before: dt.datetime, batch: int = 1000) -> int:
+    """Delete up to `batch` deliveries that ended (delivered or discarded) before `before`, with
+    their attempts. The subscription's change log is the audit and stays; a line that named a
+    pruned delivery keeps its detail and loses only the link. Unfinished deliveries are never
+    touched. Returns how many deliveries went."""
+    ended = func.coalesce(WebhookDelivery.delivered_at, WebhookDelivery.last_attempt_at,
+                          WebhookDelivery.created_at)
+    ids = list(s.scalars(select(WebhookDelivery.id).where(
+        WebhookDelivery.state.in_((domain.DELIVERED, domain.DISCARDED)), ended < before)
+        .order_by(WebhookDelivery.id).limit(batch)))
+    if not ids:
+        return 0
+    s.execute(update(WebhookChange).where(WebhookChange.delivery_id.in_(ids))
+              .values(delivery_id=None))
+    s.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
+    s.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+    return len(ids)
+
 
 def delivery_view(d: WebhookDelivery) -> dict[str, Any]:
     return {"id": d.id, "subscription_id": d.subscription_id, "event_id": d.event_id,

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from floor import create_app, start_background
 from floor.db import get_db, standalone_session, utcnow
@@ -646,3 +646,33 @@ def test_a_host_name_resolving_into_a_blocked_network_gets_nothing(app, api, wav
     attempts = attempts_of(app)
     assert attempts and all("blocked destination" in (a.error or "") for a in attempts)
     assert receiver.requests == []
+
+
+def test_finished_deliveries_are_pruned_after_the_keep_period_the_audit_stays(
+        app, api, waved, receiver):
+    sub = subscribe(api, receiver.url)
+    waved("TB001")
+    pack(api)
+    start = drain(app)
+    with standalone_session(app, write=False) as s:
+        delivered = s.scalar(select(func.count(WebhookDelivery.id)))
+    assert delivered and pending_count(app) == 0
+    receiver.failing_orders.add("TB002")           # one delivery that never ends
+    waved("TB002", waybill="SF1000000000002")
+    dispatcher = dispatcher_of(app)
+    dispatcher.run_once(start)
+    dispatcher._next_prune = None                  # the hourly prune is due again
+    dispatcher.run_once(start + dt.timedelta(days=29))
+    with standalone_session(app, write=False) as s:
+        assert s.scalar(select(func.count(WebhookDelivery.id))) > delivered   # nothing gone yet
+    dispatcher._next_prune = None
+    dispatcher.run_once(start + dt.timedelta(days=31))
+    with standalone_session(app, write=False) as s:
+        left = s.scalars(select(WebhookDelivery)).all()
+        assert left and all(d.state != domain.DELIVERED for d in left)
+        assert {d.order_no for d in left} == {"TB002"}
+        orphans = s.scalar(select(func.count(WebhookAttempt.id)).where(
+            ~WebhookAttempt.delivery_id.in_([d.id for d in left])))
+        assert orphans == 0
+        assert s.scalar(select(func.count(WebhookChange.id))
+                        .where(WebhookChange.subscription_id == sub["id"])) >= 1
