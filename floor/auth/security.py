@@ -147,11 +147,11 @@ def _audit_now(action: str, who: Any, target: str = "", outcome: str = "ok",
 # Refusals are audited once per (caller, endpoint) per window: a misconfigured device retrying
 # every second must not flood the log.
 FORBIDDEN_AUDIT_S = 300.0
-_forbidden_seen: dict[tuple[str, str, str], float] = {}
+_forbidden_seen: dict[tuple[str, str, str, str], float] = {}
 
 
 def _audit_forbidden(principal: Principal) -> None:
-    key = (principal.via, principal.name, request.endpoint or "")
+    key = (current_app.config["DATABASE_URL"], principal.via, principal.name, request.endpoint or "")
     now = time.monotonic()
     if _forbidden_seen.get(key, 0.0) > now:
         return
