@@ -213,7 +213,7 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/scans": {"post": _op(
             "One scan; answers the verdict. Idempotent on scan_id", ["packer", "device"],
             {"200": _resp("The verdict (ok true or false)", VERDICT)}, SCAN_IN,
-            errors=(400, 401, 403, 413), tag="scan")},
+            errors=(400, 401, 403, 413, 503), tag="scan")},
         "/api/v1/decode": {"post": {
             **_op("Barcodes in a photo (camera fallback): zxing-cpp and zbar, fused",
                   ["packer", "qc", "device"], {"200": _resp("Codes read", {
