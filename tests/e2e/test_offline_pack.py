@@ -19,9 +19,10 @@ import re
 import urllib.error
 import urllib.request
 import uuid
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
+from offline_servers import BACKENDS, handheld_context, server_for
 from screens import DEMO_PASSWORD, SCREENSHOTS
 
 pytestmark = pytest.mark.e2e
@@ -69,8 +70,23 @@ def call(server: Any, token: str, method: str, path: str, body: Any = None) -> t
         return err.code, json.loads(err.read() or b"null")
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request: Any) -> Iterator[Any]:
+    with server_for(request) as live:
+        yield live
+
+
+@pytest.fixture
+def device(browser: Any, server: Any) -> Iterator[Any]:
+    context = handheld_context(browser, server)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
 @pytest.fixture(scope="module")
-def fresh_order(live_server: Any) -> dict[str, Any]:
+def fresh_order(server: Any) -> dict[str, Any]:
     """An order of its own (main ×2, sample, gift, gift box) in a wave, and a stranger: an item
     of another order, so the server knows the code but not in this kit."""
     suffix = uuid.uuid4().hex[:6].upper()
@@ -85,7 +101,7 @@ def fresh_order(live_server: Any) -> dict[str, Any]:
         {"sku": f"OFF-BOX-{suffix}", "name": "离线礼盒", "qty": 1, "role": "giftbox", "barcodes": [codes["giftbox"]]},
     ]
     other_no = f"OFF-O-{suffix}"
-    integration = live_server.new_token("integration", "e2e-offline-oms")
+    integration = server.new_token("integration", "e2e-offline-oms")
     for number, bill, kit in ((order_no, waybill, lines), (other_no, None, [
             {"sku": f"OFF-CREAM-{suffix}", "name": "别单面霜", "qty": 1, "role": "main",
              "barcodes": [codes["stranger"]]}])):
@@ -93,9 +109,9 @@ def fresh_order(live_server: Any) -> dict[str, Any]:
                 "lines": kit}
         if bill:
             body["waybill_no"] = bill
-        status, answer = call(live_server, integration, "POST", "/api/v1/orders", body)
+        status, answer = call(server, integration, "POST", "/api/v1/orders", body)
         assert status == 201, answer
-    status, answer = live_server.api("POST", "/api/v1/waves", {
+    status, answer = server.api("POST", "/api/v1/waves", {
         "wave_no": f"W-OFF-{suffix}", "order_nos": [order_no, other_no], "station": STATION})
     assert status == 200, answer
     return {"order_no": order_no, "waybill": waybill, "codes": codes, "lines": lines}
@@ -141,12 +157,12 @@ def line(page: Any, sku: str) -> Any:
     return page.locator(f'#kit li[data-sku="{sku}"]')
 
 
-def test_pack_screen_keeps_working_through_a_network_drop(handheld: Any, live_server: Any,
+def test_pack_screen_keeps_working_through_a_network_drop(device: Any, server: Any,
                                                           fresh_order: dict[str, Any]) -> None:
     order_no, codes = fresh_order["order_no"], fresh_order["codes"]
     sku = {item["role"]: item["sku"] for item in fresh_order["lines"]}
-    handheld.add_init_script(RECORD_VIBRATIONS)
-    page = handheld.new_page()
+    device.add_init_script(RECORD_VIBRATIONS)
+    page = device.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     page.on("console", lambda msg: problems.append(msg.text) if is_problem(msg) else None)
@@ -166,17 +182,17 @@ def test_pack_screen_keeps_working_through_a_network_drop(handheld: Any, live_se
     scan(page, codes["main"], "accepted")
     stranger = scan(page, codes["stranger"], "other_order", "wrong_item")
     expect(page.locator("#offline-banner")).to_be_hidden()
-    refused_online = live_server.get(f"/api/v1/orders/{order_no}")["scans"][-1]
+    refused_online = server.get(f"/api/v1/orders/{order_no}")["scans"][-1]
     assert refused_online["verdict"]["code"] == stranger
 
     # The network drops: the page notices and closes its socket.
-    handheld.set_offline(True)
+    device.set_offline(True)
     expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
     assert page.evaluate("navigator.onLine") is False
     # Meanwhile a supervisor credits the gift line by overriding the refused stranger.
-    gift_line = next(item for item in live_server.get(f"/api/v1/orders/{order_no}")["snapshot"]["lines"]
+    gift_line = next(item for item in server.get(f"/api/v1/orders/{order_no}")["snapshot"]["lines"]
                      if item["role"] == "gift")
-    status, body = live_server.api("POST", f"/api/v1/scans/{refused_online['scan_id']}/override",
+    status, body = server.api("POST", f"/api/v1/scans/{refused_online['scan_id']}/override",
                                    {"reason_code": "substitute_approved", "line_no": gift_line["line_no"],
                                     "note": "e2e offline"})
     assert status == 200, body
@@ -219,15 +235,46 @@ def test_pack_screen_keeps_working_through_a_network_drop(handheld: Any, live_se
     assert [entry["provisional"] for entry in queued] == ["accepted", "wrong_item", "accepted", "accepted",
                                                           "accepted"]
     # Nothing reached the server while offline.
-    recorded = {scan["scan_id"] for scan in live_server.get(f"/api/v1/orders/{order_no}")["scans"]}
+    recorded = {scan["scan_id"] for scan in server.get(f"/api/v1/orders/{order_no}")["scans"]}
     assert not recorded & {entry["scan_id"] for entry in queued}
 
-    # Back online: replayed in order; the server's answers are final.
-    handheld.set_offline(False)
+    # The network is back but the database is not: a 503 is no answer, the queue keeps every
+    # scan and tries again with backoff. (The socket is refused meanwhile, so the scans go the
+    # HTTP way.)
+    outage = {"on": True, "answered": 0}
+
+    def socket_while_down(ws: Any) -> None:
+        if outage["on"]:
+            ws.close()
+        else:
+            ws.connect_to_server()
+
+    def scans_while_down(route: Any) -> None:
+        if outage["on"]:
+            outage["answered"] += 1
+            route.fulfill(status=503, json={"code": "database_unavailable", "message": "The database does not answer."})
+        else:
+            route.continue_()
+
+    page.route_web_socket(re.compile(r"/socket\.io/"), socket_while_down)
+    page.route("**/api/v1/scans", scans_while_down)
+    device.set_offline(False)
+    for _ in range(200):
+        if outage["answered"] >= 2:
+            break
+        page.wait_for_timeout(100)   # pacing while the page retries, not an assertion
+    assert outage["answered"] >= 2, "the queue did not retry after a 503"
+    assert [entry["scan_id"] for entry in queue(page)] == [entry["scan_id"] for entry in queued]
+    expect(page.locator("#offline-banner")).to_have_attribute("data-pending", "5")
+    recorded = {scan["scan_id"] for scan in server.get(f"/api/v1/orders/{order_no}")["scans"]}
+    assert not recorded & {entry["scan_id"] for entry in queued}
+
+    # The database is back: replayed in order; the server's answers are final.
+    outage["on"] = False
     expect(page.locator("#offline-banner")).to_have_attribute("data-pending", "0", timeout=30_000)
     expect(page.locator("#offline-banner")).to_be_hidden()
     assert queue(page) == []
-    scans = live_server.get(f"/api/v1/orders/{order_no}")["scans"]
+    scans = server.get(f"/api/v1/orders/{order_no}")["scans"]
     ids = [scan["scan_id"] for scan in scans]
     replayed = [scan for scan in scans if scan["scan_id"] in {entry["scan_id"] for entry in queued}]
     assert [scan["scan_id"] for scan in replayed] == [entry["scan_id"] for entry in queued]
@@ -235,7 +282,7 @@ def test_pack_screen_keeps_working_through_a_network_drop(handheld: Any, live_se
     assert [scan["verdict"]["code"] for scan in replayed] == ["accepted", stranger, "over_scan", "accepted",
                                                              "accepted"]
     assert all(scan["device_id"] == DEVICE for scan in replayed)
-    assert live_server.get(f"/api/v1/orders/{order_no}")["status"] == "packed"
+    assert server.get(f"/api/v1/orders/{order_no}")["status"] == "packed"
 
     # The provisional accept the server refused: red, and announced with its name and the reason.
     gift_item = page.locator(f"#offline-log li[data-scan-id='{queued[2]['scan_id']}']")

@@ -14,9 +14,10 @@ import re
 import urllib.error
 import urllib.request
 import uuid
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
+from offline_servers import BACKENDS, handheld_context, server_for
 from screens import DEMO_PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -54,8 +55,23 @@ def call(server: Any, token: str, method: str, path: str, body: Any = None) -> t
         return err.code, json.loads(err.read() or b"null")
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request: Any) -> Iterator[Any]:
+    with server_for(request) as live:
+        yield live
+
+
+@pytest.fixture
+def device(browser: Any, server: Any) -> Iterator[Any]:
+    context = handheld_context(browser, server)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
 @pytest.fixture(scope="module")
-def open_return(live_server: Any) -> dict[str, Any]:
+def open_return(server: Any) -> dict[str, Any]:
     """A fresh order (main, sample), packed at P02, and its open return."""
     suffix = uuid.uuid4().hex[:6].upper()
     prefix = str(int(suffix, 16) % 10**6).zfill(6)
@@ -65,21 +81,21 @@ def open_return(live_server: Any) -> dict[str, Any]:
         {"sku": f"ROFF-LOTION-{suffix}", "name": "离线乳液", "qty": 1, "role": "main", "barcodes": [codes["main"]]},
         {"sku": f"ROFF-SAMPLE-{suffix}", "name": "离线小样", "qty": 1, "role": "sample", "barcodes": [codes["sample"]]},
     ]
-    integration = live_server.new_token("integration", "e2e-offline-returns-oms")
-    packer = live_server.new_token("packer", "e2e-offline-returns-packer")
-    qc = live_server.new_token("qc", "e2e-offline-returns-qc")
-    status, body = call(live_server, integration, "POST", "/api/v1/orders", {
+    integration = server.new_token("integration", "e2e-offline-returns-oms")
+    packer = server.new_token("packer", "e2e-offline-returns-packer")
+    qc = server.new_token("qc", "e2e-offline-returns-qc")
+    status, body = call(server, integration, "POST", "/api/v1/orders", {
         "order_no": order_no, "channel": "e2e", "warehouse": "JX", "waybill_no": waybill,
         "customer": {"name": "赵六"}, "lines": lines})
     assert status == 201, body
-    status, body = live_server.api("POST", "/api/v1/waves", {"wave_no": f"W-ROFF-{suffix}",
+    status, body = server.api("POST", "/api/v1/waves", {"wave_no": f"W-ROFF-{suffix}",
                                                              "order_nos": [order_no], "station": "P02"})
     assert status == 200, body
     for code in (waybill, codes["main"], codes["sample"]):
-        status, body = call(live_server, packer, "POST", "/api/v1/scans", {
+        status, body = call(server, packer, "POST", "/api/v1/scans", {
             "scan_id": uuid.uuid4().hex, "station": "P02", "device_id": f"E2E-{suffix}", "code": code})
         assert status == 200 and body["ok"], body
-    status, body = call(live_server, qc, "POST", "/api/v1/returns",
+    status, body = call(server, qc, "POST", "/api/v1/returns",
                         {"order_no": order_no, "reason": "客户退货"})
     assert status in (200, 201), body
     return {"rma_no": body["rma_no"], "trace_code": body["trace_code"], "codes": codes, "qc": qc,
@@ -105,10 +121,10 @@ def scan(page: Any, code: str) -> str:
     return verdict.get_attribute("data-verdict") or ""
 
 
-def test_qc_screen_queues_scans_offline_and_reconciles(handheld: Any, live_server: Any,
+def test_qc_screen_queues_scans_offline_and_reconciles(device: Any, server: Any,
                                                        open_return: dict[str, Any]) -> None:
     codes, rma_no = open_return["codes"], open_return["rma_no"]
-    page = handheld.new_page()
+    page = device.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     page.on("console", lambda msg: problems.append(msg.text) if is_problem(msg) else None)
@@ -125,10 +141,10 @@ def test_qc_screen_queues_scans_offline_and_reconciles(handheld: Any, live_serve
     assert scan(page, open_return["trace_code"]) == "opened"
     expect(page.locator("body")).to_have_attribute("data-rma", rma_no)
 
-    handheld.set_offline(True)
+    device.set_offline(True)
     expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
     # A colleague records the main item from another device meanwhile.
-    status, body = call(live_server, open_return["qc"], "POST", f"/api/v1/returns/{rma_no}/scans",
+    status, body = call(server, open_return["qc"], "POST", f"/api/v1/returns/{rma_no}/scans",
                         {"scan_id": uuid.uuid4().hex, "code": codes["main"], "condition": "resellable"})
     assert status == 200 and body["verdict"] == "matched", body
 
@@ -145,11 +161,11 @@ def test_qc_screen_queues_scans_offline_and_reconciles(handheld: Any, live_serve
     assert [(q["code"], q["provisional"]) for q in queued] == [
         (codes["main"], "matched"), (codes["foreign"], "foreign_item"), (codes["sample"], "matched")]
 
-    handheld.set_offline(False)
+    device.set_offline(False)
     expect(page.locator("#offline-banner")).to_have_attribute("data-pending", "0", timeout=30_000)
     expect(page.locator("#offline-banner")).to_be_hidden()
     assert page.evaluate(QUEUE_JS) == []
-    scans = live_server.get(f"/api/v1/returns/{rma_no}")["scans"]
+    scans = server.get(f"/api/v1/returns/{rma_no}")["scans"]
     ours = [s for s in scans if s["scan_id"] in {q["scan_id"] for q in queued}]
     assert [s["scan_id"] for s in ours] == [q["scan_id"] for q in queued]
     assert [s["verdict"] for s in ours] == ["over_returned", "foreign_item", "matched"]

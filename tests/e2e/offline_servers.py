@@ -1,0 +1,77 @@
+"""The offline tests run against the session's SQLite live server, and against a PostgreSQL one
+too when FLOOR_TEST_POSTGRES_URL is set (a fresh schema, migrated and seeded with the demo
+data, dropped afterwards)."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import pytest
+
+PG_URL = os.environ.get("FLOOR_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@dataclass
+class Server:
+    """What the offline tests need of a live server: its URL, the supervisor's API, tokens."""
+    url: str
+    token: str
+    sim: Any
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.token}")
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as res:
+                return res.status, json.loads(res.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    def get(self, path: str) -> Any:
+        status, body = self.api("GET", path)
+        assert status == 200, f"GET {path} answered {status}: {body}"
+        return body
+
+    def new_token(self, role: str, name: str) -> str:
+        return str(self.sim.token(role, name))
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[Server]:
+    server_mod = pytest.importorskip("floor_sim.server")
+    assert PG_URL
+    with server_mod.postgres_schema(PG_URL, "floor_offline") as url:
+        sim = server_mod.LiveServer(database_url=url).start()
+        try:
+            sim.floor("seed-demo")
+            yield Server(sim.url, sim.token("supervisor", "e2e-offline"), sim)
+        finally:
+            sim.stop()
+
+
+@contextlib.contextmanager
+def server_for(request: Any) -> Iterator[Any]:
+    """The live server of this backend (`request.param`)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("live_server")
+        return
+    with postgres_server() as server:
+        yield server
+
+
+def handheld_context(browser: Any, server: Any) -> Any:
+    """A fresh 360 x 640 browser context on this server (own cookies, storage, service worker)."""
+    context = browser.new_context(viewport={"width": 360, "height": 640}, base_url=server.url,
+                                  locale="zh-CN", has_touch=True)
+    context.set_default_timeout(10_000)
+    return context
