@@ -32,6 +32,7 @@ def register(app: Flask, socketio: SocketIO) -> None:
     app.register_blueprint(stock_views.bp)
     app.register_blueprint(webhook_views.bp)
     app.register_blueprint(auth_views.bp)
+    app.register_blueprint(auth_views.pages)
     socketio.on_namespace(scan_sockets.FloorNamespace("/floor"))
     if app.config.get("BENCH_ENDPOINTS"):
         from floor import benchmark

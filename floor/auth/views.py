@@ -126,3 +126,69 @@ def audit_log():  # type: ignore[no-untyped-def]
                                     before_id=before_id, limit=limit)
     return jsonify({"entries": entries,
                     "next_before_id": entries[-1]["id"] if len(entries) == limit else None})
+
+
+# --- the supervisor's tokens screen -------------------------------------------------------------
+
+pages = Blueprint("access", __name__)
+
+
+def _tokens_page(status: int = 200, **extra: Any):  # type: ignore[no-untyped-def]
+    from flask import render_template
+    s = db_session()
+    scope = warehouse_scope()
+    return render_template("tokens.html", tokens=operations.list_tokens(s, scope), roles=ROLES,
+                           own_warehouse=scope_code(s, scope), **extra), status
+
+
+@pages.get("/tokens")
+@requires("supervisor")
+@scope_filtered("tokens of the caller's warehouse")
+def tokens_page():  # type: ignore[no-untyped-def]
+    return _tokens_page()
+
+
+@pages.post("/tokens")
+@requires("supervisor")
+@scope_filtered("made for the caller's warehouse only")
+def tokens_page_create():  # type: ignore[no-untyped-def]
+    """The screen's form (CSRF checked by `requires`): the page again, with the new secret shown
+    this once, or with what was wrong."""
+    principal = actor()
+    who = who_of(principal)
+    form = {"name": (request.form.get("name") or "").strip(), "role": request.form.get("role") or "",
+            "warehouse": (request.form.get("warehouse") or "").strip() or None}
+
+    def op(s):  # type: ignore[no-untyped-def]
+        scope = warehouse_scope()
+        named = form["warehouse"]
+        if scope is not None:
+            own = scope_code(s, scope)
+            if named not in (None, own):
+                raise ApiError("warehouse_forbidden", _("Your access is limited to another warehouse."), 403)
+            named = own
+        row, secret = operations.create_token_row(s, form["role"], form["name"], named, principal.name)
+        operations.audit(s, "token_created", who, f"token:{row.id}",
+                         detail={"name": row.name, "role": row.role, "warehouse": named})
+        return {**operations.token_view(row, named), "token": secret}
+
+    if not form["name"] or len(form["name"]) > 100 or any(ord(c) < 32 for c in form["name"]):
+        return _tokens_page(400, error=_("Give the token a name (at most 100 characters)."), form=form)
+    if form["role"] not in ROLES:
+        return _tokens_page(400, error=_("Choose a role."), form=form)
+    try:
+        made = run(op)
+    except ApiError as exc:
+        return _tokens_page(exc.status, error=exc.message, form=form)
+    return _tokens_page(201, made=made)
+
+
+@pages.post("/tokens/<int:token_id>/revoke")
+@requires("supervisor")
+@scoped(token_id="token")
+def tokens_page_revoke(token_id: int):  # type: ignore[no-untyped-def]
+    from flask import redirect, url_for
+    who = who_of(actor())
+    digest = run(lambda s: operations.revoke_token(s, token_id, warehouse_scope(), who).digest)
+    drop_cached_token(digest)
+    return redirect(url_for("access.tokens_page", revoked=token_id))

@@ -94,3 +94,35 @@ def test_a_revoked_token_ends_its_open_socket(app, api):
                       callback=True)
     assert ack is None or ack["code"] == "unauthenticated", ack
     assert not client.is_connected("/floor")
+
+
+def test_the_tokens_screen_makes_shows_once_and_revokes(app, users):
+    import re
+
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    assert client.post("/login", data={"username": "supervisor1", "password": "correct horse",
+                                       "csrf_token": csrf}).status_code == 302
+    screen = client.get("/tokens")
+    assert screen.status_code == 200 and 'id="token-form"' in screen.get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', screen.get_data(as_text=True)).group(1)
+
+    refused = client.post("/tokens", data={"name": "", "role": "device", "csrf_token": csrf})
+    assert refused.status_code == 400 and 'id="token-error"' in refused.get_data(as_text=True)
+    made = client.post("/tokens", data={"name": "PDA-21", "role": "device", "warehouse": "",
+                                        "csrf_token": csrf})
+    assert made.status_code == 201
+    secret = re.search(r'id="new-secret">(flr_[^<]+)<', made.get_data(as_text=True)).group(1)
+    assert client.get("/tokens").get_data(as_text=True).count(secret) == 0     # shown once
+    device = app.test_client()
+    assert device.get("/api/v1/stations/P01/session?device_id=PDA-21", headers=_bearer(secret)).status_code == 200
+
+    with app.app_context(), standalone_session(app, write=False) as s:
+        token_id = s.scalar(select(ApiToken.id).where(ApiToken.name == "PDA-21"))
+    assert client.post(f"/tokens/{token_id}/revoke", data={}).status_code == 400       # no CSRF
+    done = client.post(f"/tokens/{token_id}/revoke", data={"csrf_token": csrf})
+    assert done.status_code == 302
+    assert device.get("/api/v1/stations/P01/session?device_id=PDA-21", headers=_bearer(secret)).status_code == 401
+    row = re.search(rf'<tr data-token-id="{token_id}" data-state="(\w+)"', client.get("/tokens").get_data(as_text=True))
+    assert row.group(1) == "revoked"
