@@ -386,8 +386,9 @@ def faulted_shift(fault: str, workdir: Path, *, backend: str = "sqlite",
         redis = None
         if fault == "db_outage":
             if backend == "sqlite":
-                # Short, so that the held lock turns into answers rather than a long wait.
-                env["FLOOR_SQLITE_BUSY_TIMEOUT_MS"] = "300"
+                # Shorter than the outage, so that the held lock turns into answers rather
+                # than a long wait (still long enough for a wave release under load).
+                env["FLOOR_SQLITE_BUSY_TIMEOUT_MS"] = "1000"
             else:
                 from urllib.parse import urlsplit
 

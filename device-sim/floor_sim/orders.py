@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -219,8 +220,12 @@ class OrderPusher:
         return session
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST, sent again on a dropped connection, a 5xx (e.g. 503 database_unavailable:
+        nothing was recorded) or a 429, with backoff; the calls are idempotent."""
         last: Exception | None = None
-        for _ in range(3):
+        for attempt in range(8):
+            if attempt:
+                time.sleep(min(0.1 * 2 ** attempt, 2.0))
             try:
                 resp = self._session().post(self.url + path, json=body, timeout=self.timeout)
             except requests.ConnectionError as exc:  # a dropped keep-alive connection
