@@ -93,12 +93,14 @@
   /* Append a scan; `entry` has scan_id, payload, provisional, at. Answers the stored entry. */
   Store.prototype.add = function (entry) {
     var self = this;
+    var inMemory = function () {
+      // No IndexedDB, or it refused the write (quota): the scan still goes, after the others.
+      entry.seq = ++self._seq;
+      self._memory.scans[entry.scan_id] = entry;
+      return entry;
+    };
     return this.ready.then(function () {
-      if (!self._db) {
-        entry.seq = ++self._seq;
-        self._memory.scans[entry.scan_id] = entry;
-        return entry;
-      }
+      if (!self._db) return inMemory();
       // The sequence counter and the scan are written in one transaction: never two alike.
       var tx = self._tx([SCANS, META], "readwrite");
       var meta = tx.objectStore(META);
@@ -108,14 +110,17 @@
         meta.put(entry.seq, "seq");
         tx.objectStore(SCANS).put(entry);
       };
-      return done(tx).then(function () { return entry; });
+      return done(tx).then(function () {
+        self._seq = Math.max(self._seq, entry.seq);
+        return entry;
+      }, inMemory);
     });
   };
 
   Store.prototype.update = function (entry) {
     var self = this;
     return this.ready.then(function () {
-      if (!self._db) { self._memory.scans[entry.scan_id] = entry; return entry; }
+      if (!self._db || self._memory.scans[entry.scan_id]) { self._memory.scans[entry.scan_id] = entry; return entry; }
       var tx = self._tx([SCANS], "readwrite");
       tx.objectStore(SCANS).put(entry);
       return done(tx).then(function () { return entry; });
@@ -125,20 +130,24 @@
   /* Every queued scan, oldest first. */
   Store.prototype.all = function () {
     var self = this;
+    var memory = function () {
+      return Object.keys(self._memory.scans).map(function (k) { return self._memory.scans[k]; });
+    };
     return this.ready.then(function () {
-      if (!self._db) {
-        return Object.keys(self._memory.scans).map(function (k) { return self._memory.scans[k]; })
-          .sort(function (a, b) { return a.seq - b.seq; });
-      }
+      if (!self._db) return memory().sort(function (a, b) { return a.seq - b.seq; });
       var tx = self._tx([SCANS], "readonly");
-      return promisify(tx.objectStore(SCANS).index("seq").getAll());
+      return promisify(tx.objectStore(SCANS).index("seq").getAll()).then(function (rows) {
+        rows.forEach(function (row) { self._seq = Math.max(self._seq, row.seq); });
+        return rows.concat(memory()).sort(function (a, b) { return a.seq - b.seq; });
+      });
     });
   };
 
   Store.prototype.remove = function (scanId) {
     var self = this;
     return this.ready.then(function () {
-      if (!self._db) { delete self._memory.scans[scanId]; return; }
+      if (self._memory.scans[scanId]) { delete self._memory.scans[scanId]; return; }
+      if (!self._db) return;
       var tx = self._tx([SCANS], "readwrite");
       tx.objectStore(SCANS).delete(scanId);
       return done(tx);

@@ -914,13 +914,31 @@
     }
     return send(entry.payload).then(function (answer) {
       busy = false;
-      if (window.FloorOffline && !window.FloorOffline.isFinal(answer)) goOffline(entry);
+      if (window.FloorOffline && !window.FloorOffline.isFinal(answer)) {
+        goOffline(entry);
+        needsPage(answer);
+      }
       return answer;
     }, function (err) {
       busy = false;
       goOffline(entry);
       throw err;
     });
+  }
+
+  // The login ran out, or the page's form token is stale (a copy the service worker kept): the
+  // queue is safe in IndexedDB, so go and get a fresh page (the login comes back here).
+  function needsPage(answer) {
+    var code = answer && answer.code;
+    if ((code !== "unauthenticated" && code !== "csrf_failed") || !navigator.onLine) return;
+    var last = 0;
+    try { last = Number(window.sessionStorage.getItem("floor.pack.fresh_page_at")) || 0; } catch (e) { /* none */ }
+    if (Date.now() - last < 60000) return;   // once a minute at most, should the answer persist
+    try { window.sessionStorage.setItem("floor.pack.fresh_page_at", String(Date.now())); } catch (e) { /* none */ }
+    window.setTimeout(function () {
+      if (code === "unauthenticated" && CFG.login_url) window.location.assign(CFG.login_url);
+      else window.location.reload();
+    }, FLASH_MS.bad);
   }
 
   // No server for this scan: it and every scan after it get the offline check's verdict.
