@@ -8,8 +8,9 @@ Durability (docs/durability.md): SQLite's `synchronous` level is FLOOR_SQLITE_SY
 (NORMAL by default: every commit survives a kill -9 of the server; FULL also a power loss),
 applied on every new connection with the busy timeout (FLOOR_SQLITE_BUSY_TIMEOUT_MS). A
 database that cannot be reached, or a lock not granted in time, ends the transaction with
-`DatabaseUnavailable` (503 ``database_unavailable``): nothing was committed, the client sends
-the same request again.
+`DatabaseUnavailable` (503 ``database_unavailable``): nothing was committed (unless the link
+broke during the COMMIT itself), and the client sends the same request again; a scan's
+`scan_id` makes that replay safe either way.
 """
 from __future__ import annotations
 
