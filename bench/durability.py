@@ -3,7 +3,8 @@
     .venv/bin/python bench/durability.py [--commits 2000] [--seconds 15] [--skip-scans]
 
 1. Bare commits: one small INSERT per transaction, WAL mode, in a folder on the same disk as
-   the working directory (not /tmp, which may be memory), one thread; ms per commit.
+   the working directory (not the system temporary folder, which may be in memory), one
+   thread; ms per commit.
 2. Scans: a real `floor serve` on that level, 10 handhelds (rest-lean) offering 60 scans/s
    (open loop, Poisson) for `--seconds`; verdict latency p50 / p99 and the service's CPU.
 
