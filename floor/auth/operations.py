@@ -17,7 +17,8 @@ from floor.packing.models import Warehouse
 from floor.packing.operations import warehouse_by_code
 
 AUDIT_ACTIONS = ("login", "login_failed", "login_locked", "logout", "session_expired",
-                 "token_created", "token_revoked", "token_used", "override", "forbidden")
+                 "token_created", "token_revoked", "token_used", "override", "session_released",
+                 "stock_decision", "forbidden")
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,7 @@ def bind_waybill(order_no: str):  # type: ignore[no-untyped-def]
 def assign_wave():  # type: ignore[no-untyped-def]
     data = json_body()
     principal = actor()
+    who = who_of(principal)
 
     def op(s):  # type: ignore[no-untyped-def]
         if isinstance(data.get("wave_no"), str):
@@ -117,6 +118,11 @@ def assign_wave():  # type: ignore[no-untyped-def]
             check_station_code(s, data["station"])
         done = operations.assign_wave(s, data, actor_of(principal))
         wave = done.wave
+        if (done.stock or {}).get("decision"):
+            # A release despite a shortfall, a hold or a split: the override of the stock check.
+            audit(s, "stock_decision", replace(who, warehouse_id=wave.warehouse_id or who.warehouse_id),
+                  f"wave:{wave.wave_no}", detail={"decision": done.stock["decision"],
+                                                  "reason": done.stock.get("reason")})
         return {"wave_no": wave.wave_no, "station": wave.station.code if wave.station else None,
                 "orders": done.orders, "stock": done.stock, "left_out": done.left_out,
                 "held": done.held}, done.events
@@ -204,7 +210,17 @@ def release_session(session_id: int):  # type: ignore[no-untyped-def]
     reason = operations.clean_text(data, "reason", 500) if isinstance(data.get("reason"), str) else None
     if reason is None:
         raise ApiError("invalid_field", "reason must be text.", field="reason")
-    events = run(lambda s: operations.release_session(s, session_id, actor_of(principal), reason))
+    who = who_of(principal)
+
+    def op(s):  # type: ignore[no-untyped-def]
+        warehouse_id = s.scalar(select(Order.warehouse_id).join(PackSession, PackSession.order_id == Order.id)
+                                .where(PackSession.id == session_id))
+        events = operations.release_session(s, session_id, actor_of(principal), reason)
+        audit(s, "session_released", replace(who, warehouse_id=warehouse_id or who.warehouse_id),
+              f"pack_session:{session_id}", detail={"reason": reason})
+        return events
+
+    events = run(op)
     publish(events)
     return jsonify({"ok": True, "session_id": session_id})
 

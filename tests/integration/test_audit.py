@@ -150,3 +150,33 @@ def test_the_audit_api_filters_pages_and_is_scoped_by_warehouse(app, api):
     for bad in ("action=dance", "limit=0", "limit=501", "since=yesterday", "before_id=-1"):
         response = api.get(f"/api/v1/audit?{bad}")
         assert response.status_code == 400 and response.get_json()["code"] == "invalid_field", bad
+
+
+def test_stock_overrides_and_session_releases_are_audited(app, api, waved):
+    from tests.conftest import make_order
+
+    gift = [{"sku": "GIFTBOX", "name": "礼盒", "qty": 1, "role": "giftbox", "barcodes": ["6901234567915"]},
+            {"sku": "SERUM", "name": "精华", "qty": 1, "role": "main", "barcodes": ["6901234567892"]}]
+    for n in (1, 2):
+        assert api.post("/api/v1/orders", make_order(f"TS00{n}", waybill=f"SF200000000000{n}",
+                                                     lines=gift)).status_code == 201
+    assert api.client.put("/api/v1/stock", json={"warehouse": "JX", "items": [{"sku": "GIFTBOX", "on_hand": 1}]},
+                          headers=api._headers("supervisor")).status_code == 200
+    short = api.post("/api/v1/waves", {"wave_no": "W-S", "order_nos": ["TS001", "TS002"], "station": "P01"},
+                     role="supervisor")
+    assert short.status_code == 409 and _lines(app, "stock_decision") == []
+    done = api.post("/api/v1/waves", {"wave_no": "W-S", "order_nos": ["TS001", "TS002"], "station": "P01",
+                                      "release_anyway": True, "reason": "boxes at 14:00"}, role="supervisor")
+    assert done.status_code == 200, done.get_json()
+    (line,) = _lines(app, "stock_decision")
+    assert (line.actor, line.target, line.detail) == (
+        "test-supervisor", "wave:W-S", {"decision": "release_anyway", "reason": "boxes at 14:00"})
+
+    assert api.scan("SF2000000000001")["code"] == "order_opened"
+    (open_session,) = api.get("/api/v1/pack-sessions").get_json()["sessions"]
+    released = api.post(f"/api/v1/pack-sessions/{open_session['id']}/release", {"reason": "packer left"},
+                        role="supervisor")
+    assert released.status_code == 200, released.get_json()
+    (line,) = _lines(app, "session_released")
+    assert (line.target, line.detail, line.warehouse_id is not None) == (
+        f"pack_session:{open_session['id']}", {"reason": "packer left"}, True)
