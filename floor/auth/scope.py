@@ -76,6 +76,17 @@ def check_station_code(s: Session, station: Any) -> None:
         raise ApiError("warehouse_forbidden", _("That station belongs to another warehouse."), 403)
 
 
+def bind_station_to_scope(s: Session, station: str) -> None:
+    """A station first used by a one-warehouse caller (created on first use, or not bound yet)
+    becomes that warehouse's: its scans then name only that warehouse's orders."""
+    scope = warehouse_scope()
+    if scope is None:
+        return
+    from floor.packing.models import Warehouse
+    from floor.packing.operations import station_by_code
+    station_by_code(s, station, s.get(Warehouse, scope))
+
+
 # --- resolvers: URL parameter value -> the warehouse ids of the object(s) it names -----------
 
 def _order(s: Session, order_no: Any) -> list[Any]:

@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from floor.api import actor_of, run
 from floor.auth.security import Principal, actor, requires
-from floor.auth.scope import check_station_code, scope_filtered, scope_free
+from floor.auth.scope import bind_station_to_scope, check_station_code, scope_filtered, scope_free
 from floor.db import db_session
 from floor.errors import ApiError, json_body
 from floor.packing.domain import DomainError
@@ -28,8 +28,12 @@ def submit_scan(data: Any, principal: Principal) -> dict[str, Any]:
         raise ApiError(exc.code, exc.message, exc.status, **exc.extra) from None
     debounce = current_app.config["SCAN_DEBOUNCE_MS"]
     check_station_code(db_session(), request_.station)
-    result = run(lambda s: operations.record_scan(s, request_, actor_of(principal), debounce,
-                                                  messages.render))
+
+    def op(s):  # type: ignore[no-untyped-def]
+        bind_station_to_scope(s, request_.station)
+        return operations.record_scan(s, request_, actor_of(principal), debounce, messages.render)
+
+    result = run(op)
     publish(result.events)
     return result.response
 

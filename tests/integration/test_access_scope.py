@@ -225,6 +225,10 @@ def test_writes_naming_another_warehouse_are_refused(app, floor_ab):
                                     "code": WAYBILL["B"]}, "packer")
     assert at_own.status_code == 200 and at_own.get_json()["code"] != "order_opened"
     assert at_own.get_json().get("order_no") in (None, "A-1"), at_own.get_json()
+    # A new station first used by WA's device becomes WA's: WB's waybill names nothing there.
+    at_new = post("/api/v1/scans", {"scan_id": "x4", "station": "PA-NEW", "device_id": "PDA-A8",
+                                    "code": WAYBILL["B"]}, "packer")
+    assert at_new.status_code == 200 and at_new.get_json().get("order_no") is None, at_new.get_json()
     # The socket path checks the same: a scan at WB's station from a WA device.
     sock = socketio.test_client(app, namespace="/floor", auth={"token": a["packer"]})
     ack = sock.emit("scan", {"scan_id": "x2", "station": "PB1", "device_id": "PDA-A",
