@@ -116,9 +116,13 @@ def test_a_warehouse_never_receives_another_warehouses_events(server):
         start = joined["last_seq"]
         assert board_b.subscribe(["warehouse:WB", "station:PX"], start)["ok"]
 
-        # B's events, live: at B's own station and at the shared unbound one.
-        assert _scan(server, tokens["B"]["packer"], "PX", WAYBILL["B"])["code"] == "order_opened"
-        assert _scan(server, tokens["B"]["packer"], "PX", "NOT-IN-KIT-9")["ok"] is False
+        # B's events, live: B's order opened at the shared unbound station by a site-wide
+        # scanner (a one-warehouse one would bind the station to its warehouse), and a refused
+        # scan at B's own station.
+        site_packer = server.token("packer", "site-packer")
+        assert _scan(server, site_packer, "PX", WAYBILL["B"])["code"] == "order_opened"
+        assert _scan(server, site_packer, "PX", "NOT-IN-KIT-9")["ok"] is False
+        assert _scan(server, tokens["B"]["packer"], "PB1", "NOT-IN-KIT-8")["ok"] is False
         board_b.wait_for(_opened("B-1"))
         # Then one of A's: once it has arrived, anything of B's pushed before it would have too.
         assert _scan(server, tokens["A"]["packer"], "PA1", WAYBILL["A"])["code"] == "order_opened"
