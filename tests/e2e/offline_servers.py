@@ -75,3 +75,18 @@ def handheld_context(browser: Any, server: Any) -> Any:
                                   locale="zh-CN", has_touch=True)
     context.set_default_timeout(10_000)
     return context
+
+
+WORKER_STATE_JS = """() => Promise.race([
+  navigator.serviceWorker.ready.then(reg => reg.active ? reg.active.state : "none"),
+  new Promise(resolve => setTimeout(() => resolve("not ready"), 20000))])"""
+
+
+def wait_for_service_worker(page: Any) -> None:
+    """Until the screen's service worker is active; then a reload puts the page under it (and
+    the page goes through it, so that its copy is kept for offline)."""
+    state = page.evaluate(WORKER_STATE_JS)
+    # An activating worker takes the next navigation once it is activated.
+    assert state in ("activating", "activated"), f"the service worker is {state}"
+    page.reload()
+    assert page.evaluate("() => navigator.serviceWorker.controller !== null"), "the page is not under the worker"

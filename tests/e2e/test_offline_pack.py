@@ -22,7 +22,7 @@ import uuid
 from typing import Any, Iterator
 
 import pytest
-from offline_servers import BACKENDS, handheld_context, server_for
+from offline_servers import BACKENDS, handheld_context, server_for, wait_for_service_worker
 from screens import DEMO_PASSWORD, SCREENSHOTS
 
 pytestmark = pytest.mark.e2e
@@ -163,6 +163,25 @@ def test_pack_screen_keeps_working_through_a_network_drop(device: Any, server: A
     sku = {item["role"]: item["sku"] for item in fresh_order["lines"]}
     device.add_init_script(RECORD_VIBRATIONS)
     page = device.new_page()
+    # A database outage to come: while `on`, the socket is refused and scans answer 503. Routed
+    # from the start, so that no socket opened earlier slips past.
+    outage = {"on": False, "answered": 0}
+
+    def socket_while_down(ws: Any) -> None:
+        if outage["on"]:
+            ws.close()
+        else:
+            ws.connect_to_server()
+
+    def scans_while_down(route: Any) -> None:
+        if outage["on"]:
+            outage["answered"] += 1
+            route.fulfill(status=503, json={"code": "database_unavailable", "message": "The database does not answer."})
+        else:
+            route.continue_()
+
+    page.route_web_socket(re.compile(r"/socket\.io/"), socket_while_down)
+    page.route("**/api/v1/scans", scans_while_down)
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     page.on("console", lambda msg: problems.append(msg.text) if is_problem(msg) else None)
@@ -171,8 +190,7 @@ def test_pack_screen_keeps_working_through_a_network_drop(device: Any, server: A
     page.evaluate(f"localStorage.setItem('floor.device_id', '{DEVICE}'); "
                   f"localStorage.setItem('floor.station', '{STATION}')")
     # The service worker takes the page over; the next load goes through it and is kept.
-    page.wait_for_function("() => !!navigator.serviceWorker && navigator.serviceWorker.controller !== null")
-    page.reload()
+    wait_for_service_worker(page)
     expect(page.locator("#device-id")).to_have_text(DEVICE)
     expect(page.locator("#station")).to_have_value(STATION)
     expect(page.locator("#conn")).to_have_attribute("data-state", "online")
@@ -241,23 +259,7 @@ def test_pack_screen_keeps_working_through_a_network_drop(device: Any, server: A
     # The network is back but the database is not: a 503 is no answer, the queue keeps every
     # scan and tries again with backoff. (The socket is refused meanwhile, so the scans go the
     # HTTP way.)
-    outage = {"on": True, "answered": 0}
-
-    def socket_while_down(ws: Any) -> None:
-        if outage["on"]:
-            ws.close()
-        else:
-            ws.connect_to_server()
-
-    def scans_while_down(route: Any) -> None:
-        if outage["on"]:
-            outage["answered"] += 1
-            route.fulfill(status=503, json={"code": "database_unavailable", "message": "The database does not answer."})
-        else:
-            route.continue_()
-
-    page.route_web_socket(re.compile(r"/socket\.io/"), socket_while_down)
-    page.route("**/api/v1/scans", scans_while_down)
+    outage["on"] = True
     device.set_offline(False)
     for _ in range(200):
         if outage["answered"] >= 2:

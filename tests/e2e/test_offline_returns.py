@@ -17,7 +17,7 @@ import uuid
 from typing import Any, Iterator
 
 import pytest
-from offline_servers import BACKENDS, handheld_context, server_for
+from offline_servers import BACKENDS, handheld_context, server_for, wait_for_service_worker
 from screens import DEMO_PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -134,8 +134,7 @@ def test_qc_screen_queues_scans_offline_and_reconciles(device: Any, server: Any,
     with page.expect_navigation():
         page.click("#login-submit")
     page.goto("/returns")
-    page.wait_for_function("() => !!navigator.serviceWorker && navigator.serviceWorker.controller !== null")
-    page.reload()
+    wait_for_service_worker(page)
     expect(page.locator("#conn")).to_have_attribute("data-state", "online")
 
     assert scan(page, open_return["trace_code"]) == "opened"
