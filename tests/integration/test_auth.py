@@ -3,20 +3,25 @@ role and anonymous, each route's warehouse-scope rule, CSRF on every form and co
 security headers on every answer, sessions that end, login throttling."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import inspect
+import os
 import re
 
+import pytest
+import socketio as socketio_client
+from floor_sim.server import LiveServer, postgres_schema
 from sqlalchemy import select
 
 from floor.auth.models import AuditEntry
 from floor.config import load_config
 from floor.db import standalone_session, utcnow
-from floor.extensions import socketio
 from floor.scan.sockets import FloorNamespace
 from tests.conftest import ROLES
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+PG_URL = os.environ.get("FLOOR_TEST_POSTGRES_URL")
 # Ids no row has: the matrix must not act on real objects (a supervisor's POST .../revoke on
 # token 1 would revoke the packer's token and the rest of the walk would be unauthenticated).
 MISSING_ID = "987654"
@@ -97,25 +102,40 @@ def test_every_socket_event_declares_its_roles():
         assert hasattr(handler, "floor_roles"), f"socket event {name!r} has no role rule"
 
 
-def test_socket_events_against_every_role_and_anonymous(app, tokens):
-    """Every client event (derived from the namespace's on_* handlers) for every role: a role not
-    declared gets {"code": "forbidden"}, a declared one gets past the check; anonymous clients
-    cannot connect at all."""
+@pytest.fixture(params=["sqlite"] + (["postgresql"] if PG_URL else []))
+def live(request):
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgres_schema(PG_URL, "floor_matrix")) if request.param == "postgresql" else None
+        server = LiveServer(database_url=url, env={"FLOOR_ALERT_INTERVAL_S": "0"})
+        server.start()
+        stack.callback(server.stop)
+        yield server
+
+
+def test_socket_events_against_every_role_and_anonymous(live):
+    """Every client event (derived from the namespace's on_* handlers) for every role, with real
+    Socket.IO clients on a real server: a role not declared gets {"code": "forbidden"}, a
+    declared one gets past the check; anonymous clients and unknown tokens cannot connect."""
     events = {name: fn.floor_roles for name, fn in _socket_handlers().items()
               if name not in ("connect", "disconnect")}
-    anonymous = socketio.test_client(app, namespace="/floor")
-    assert not anonymous.is_connected("/floor")
+    for auth in (None, {"token": "flr_not-a-token"}):
+        anonymous = socketio_client.Client(reconnection=False)
+        with pytest.raises(socketio_client.exceptions.ConnectionError):
+            anonymous.connect(live.url, namespaces=["/floor"], transports=["websocket"], auth=auth)
     for role in ROLES:
-        client = socketio.test_client(app, namespace="/floor", auth={"token": tokens[role]})
-        assert client.is_connected("/floor"), role
-        for event, allowed in events.items():
-            ack = client.emit(event, {"garbage": True}, namespace="/floor", callback=True)
-            assert isinstance(ack, dict) and isinstance(ack.get("code"), str), (event, role, ack)
-            if role in allowed:
-                assert ack["code"] not in ("forbidden", "server_error"), (event, role, ack)
-            else:
-                assert (ack["ok"], ack["code"]) == (False, "forbidden"), (event, role, ack)
-        client.disconnect("/floor")
+        client = socketio_client.Client(reconnection=False)
+        client.connect(live.url, namespaces=["/floor"], transports=["websocket"],
+                       auth={"token": live.token(role, f"matrix-{role}")})
+        try:
+            for event, allowed in events.items():
+                ack = client.call(event, {"garbage": True}, namespace="/floor", timeout=10)
+                assert isinstance(ack, dict) and isinstance(ack.get("code"), str), (event, role, ack)
+                if role in allowed:
+                    assert ack["code"] not in ("forbidden", "server_error"), (event, role, ack)
+                else:
+                    assert (ack["ok"], ack["code"]) == (False, "forbidden"), (event, role, ack)
+        finally:
+            client.disconnect()
 
 
 # --- sessions and CSRF --------------------------------------------------------------------------
