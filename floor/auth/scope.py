@@ -13,8 +13,8 @@ URL map to check each one has a rule (a new route without one fails):
   one warehouse gets 403 `all_warehouses_only`.
 
 A principal whose warehouse_id is NULL (a token created without --warehouse, a user without a
-warehouse) works in every warehouse. Objects whose warehouse is not known yet (a station
-created by a scan before any order bound it) are usable by every principal.
+warehouse) works in every warehouse. Objects whose warehouse is not known yet (a station no
+order, wave or one-warehouse scan has bound) are usable by every principal.
 """
 from __future__ import annotations
 
