@@ -81,6 +81,18 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DBAPIError, _database_error)
     app.register_error_handler(PoolTimeoutError, _database_error)
 
+    from floor.extensions import socketio
+
+    @socketio.on_error_default
+    def _socket_error(err: Exception):  # type: ignore[no-untyped-def]
+        # A Socket.IO handler that failed on the database before its own error handling (e.g.
+        # the token check once its cache has expired): the ack says so with the stable code.
+        if not (isinstance(err, DatabaseUnavailable) or is_unavailable(err)):
+            raise err
+        if request.event.get("message") == "connect":  # type: ignore[attr-defined]
+            return False        # refused; the client connects again
+        return {"ok": False, **DatabaseUnavailable().to_dict()}
+
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):  # type: ignore[no-untyped-def]
         if not _wants_json():
