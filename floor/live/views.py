@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from floor.api import actor_of, run
 from floor.auth.security import actor, requires
-from floor.auth.scope import scope_filtered, scoped, warehouse_arg
+from floor.auth.scope import scope_filtered, scoped, warehouse_arg, warehouse_scope
 from floor.db import db_session, get_db, utcnow
 from floor.errors import ApiError, json_body
 from floor.live import domain as live
@@ -158,7 +158,9 @@ def _validated_settings(data: dict[str, Any]) -> dict[str, Any]:
 @requires("supervisor")
 @scope_filtered("?warehouse= forced to the caller's")
 def board_page():  # type: ignore[no-untyped-def]
-    return render_template("board.html", warehouse=_warehouse_arg())
+    # Site-wide pages (webhooks) are linked only for a supervisor of every warehouse.
+    return render_template("board.html", warehouse=_warehouse_arg(),
+                           site_wide=warehouse_scope() is None)
 
 
 @bp.get("/orders/<order_no>")

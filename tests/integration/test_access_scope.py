@@ -156,6 +156,10 @@ def test_site_wide_configuration_is_for_all_warehouse_accounts(app, floor_ab, ap
     refused = client.get("/api/v1/webhooks", headers=_bearer(tokens["A"]["supervisor"]))
     assert (refused.status_code, refused.get_json()["code"]) == (403, "all_warehouses_only")
     assert api.get("/api/v1/webhooks", role="supervisor").status_code == 200
+    # ...and the board links the webhooks page only for them.
+    one = client.get("/board", headers=_bearer(tokens["A"]["supervisor"]))
+    assert one.status_code == 200 and 'id="webhooks-link"' not in one.get_data(as_text=True)
+    assert 'id="webhooks-link"' in api.get("/board", role="supervisor").get_data(as_text=True)
 
 
 def test_listings_show_only_the_callers_warehouse(app, floor_ab):
