@@ -941,6 +941,12 @@
     }, FLASH_MS.bad);
   }
 
+  // A scan that waits is recorded at the time it was made (the handheld's clock), not when it
+  // reaches the server; a scan answered at once keeps the server's time, as it always had.
+  function stampTime(entry) {
+    if (!entry.payload.at) entry.payload.at = new Date(entry.at).toISOString();
+  }
+
   // No server for this scan: it and every scan after it get the offline check's verdict.
   function goOffline(entry) {
     window.clearTimeout(pendingTimer);
@@ -950,6 +956,7 @@
     pending.forEach(function (e) {
       if (!st) st = baseState();
       if (!e.provisional) {
+        stampTime(e);
         e.provisional = checkOffline(st, e.payload.code, e.at);
         if (offline) offline.update(e).catch(function () {});
         logProvisional(e);
@@ -1038,12 +1045,12 @@
     var at = Date.now();
     var entry = {
       scan_id: newScanId(), at: at, user: CFG.user || null, provisional: null,
-      payload: { scan_id: null, station: station, device_id: deviceId, code: code,
-                 at: new Date(at).toISOString() }
+      payload: { scan_id: null, station: station, device_id: deviceId, code: code }
     };
     entry.payload.scan_id = entry.scan_id;
     if (isOffline()) {
-      if (!offlineMode) offlineMode = true;
+      offlineMode = true;
+      stampTime(entry);
       var st = overlay();
       entry.provisional = checkOffline(st, code, at);
       pending.push(entry);

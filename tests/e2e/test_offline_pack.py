@@ -14,6 +14,7 @@ and only then is the queue empty. No script or CSP errors.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import urllib.error
@@ -149,6 +150,11 @@ def scan(page: Any, code: str, *expected: str) -> str:
     return got
 
 
+def utc(iso: str) -> dt.datetime:
+    at = dt.datetime.fromisoformat(iso)
+    return at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)
+
+
 def queue(page: Any) -> list[dict[str, Any]]:
     return page.evaluate(QUEUE_JS)
 
@@ -272,6 +278,7 @@ def test_pack_screen_keeps_working_through_a_network_drop(device: Any, server: A
     assert not recorded & {entry["scan_id"] for entry in queued}
 
     # The database is back: replayed in order; the server's answers are final.
+    back_online = dt.datetime.now(dt.timezone.utc)
     outage["on"] = False
     expect(page.locator("#offline-banner")).to_have_attribute("data-pending", "0", timeout=30_000)
     expect(page.locator("#offline-banner")).to_be_hidden()
@@ -284,6 +291,9 @@ def test_pack_screen_keeps_working_through_a_network_drop(device: Any, server: A
     assert [scan["verdict"]["code"] for scan in replayed] == ["accepted", stranger, "over_scan", "accepted",
                                                              "accepted"]
     assert all(scan["device_id"] == DEVICE for scan in replayed)
+    # Recorded at the time they were made offline, not when they reached the server.
+    for row in replayed:
+        assert utc(row["at"]) < back_online <= utc(row["received_at"]), row
     assert server.get(f"/api/v1/orders/{order_no}")["status"] == "packed"
 
     # The provisional accept the server refused: red, and announced with its name and the reason.
