@@ -115,7 +115,7 @@ def principal_from_session() -> Principal | None:
                          dt.timedelta(minutes=cfg.get("SESSION_IDLE_MIN", 30)))
     if why is not None:
         session.clear()
-        _audit_now("session_expired", who_of(principal), f"user:{user.id}", detail={"reason": why})
+        audit_now("session_expired", who_of(principal), f"user:{user.id}", detail={"reason": why})
         return None
     seen = session.get("seen")
     if not isinstance(seen, str) or now - dt.datetime.fromisoformat(seen) >= SEEN_RESOLUTION:
@@ -133,7 +133,7 @@ def who_of(principal: Principal | None) -> Any:
                principal.warehouse_id, addr)
 
 
-def _audit_now(action: str, who: Any, target: str = "", outcome: str = "ok",
+def audit_now(action: str, who: Any, target: str = "", outcome: str = "ok",
                detail: dict[str, Any] | None = None) -> None:
     """An audit line in its own transaction (the event is not part of any use case's)."""
     from floor.auth.operations import audit
@@ -158,7 +158,7 @@ def _audit_forbidden(principal: Principal) -> None:
     if len(_forbidden_seen) > 10_000:
         _forbidden_seen.clear()
     _forbidden_seen[key] = now + FORBIDDEN_AUDIT_S
-    _audit_now("forbidden", who_of(principal), f"{request.method} {request.path}"[:200], "refused")
+    audit_now("forbidden", who_of(principal), f"{request.method} {request.path}"[:200], "refused")
 
 
 def current_principal() -> Principal | None:

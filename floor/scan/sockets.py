@@ -2,23 +2,35 @@
 `subscribe` to rooms with catch-up by `seq`."""
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import logging
 import re
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, request, session
 from flask_socketio import Namespace
 
 from floor.devices.views import heartbeat_of
 from floor.auth.scope import allows, scope_code, warehouses_of
-from floor.auth.security import (Principal, principal_from_session, principal_from_token, public,
-                                 socket_event)
-from floor.db import db_session
+from floor.auth.models import User
+from floor.auth.security import (Principal, audit_now, principal_from_session, principal_from_token,
+                                 public, socket_event, who_of)
+from floor.db import db_session, utcnow
 from floor.errors import ApiError
 from floor.scan import messages
 from floor.scan.views import SCAN_ROLES, submit_scan
 
 log = logging.getLogger(__name__)
+SESSION_RECHECK = dt.timedelta(seconds=60)
+
+
+@dataclasses.dataclass(frozen=True)
+class SocketSession:
+    user_id: int
+    password_mark: str          # the session's password fingerprint at connect
+    ends_at: dt.datetime        # the login's absolute end
+    recheck_at: dt.datetime     # when the user row is looked at again
 ROOM = re.compile(r"^(warehouse|wave|order|station):[^\x00-\x1f]{1,64}$")
 HEARTBEAT_ROLES = ("packer", "qc", "device")
 SUBSCRIBE_ROLES = ("packer", "qc", "supervisor", "integration", "device")
@@ -29,6 +41,8 @@ class FloorNamespace(Namespace):
         super().__init__(namespace)
         self.principals: dict[str, Principal] = {}
         self.tokens: dict[str, str] = {}     # sid -> the bearer token it connected with
+        # sid -> how a connection made with a login session stays valid (see _session_over).
+        self.sessions: dict[str, SocketSession] = {}
 
     @public   # checks the token or session itself: refused without one
     def on_connect(self, auth: Any = None) -> bool:
@@ -42,12 +56,19 @@ class FloorNamespace(Namespace):
         self.principals[request.sid] = principal  # type: ignore[attr-defined]
         if principal.via == "token":
             self.tokens[request.sid] = auth["token"]  # type: ignore[index]
+        else:
+            started = dt.datetime.fromisoformat(session["at"])   # valid: checked just above
+            lifetime = dt.timedelta(hours=current_app.config.get("SESSION_LIFETIME_H", 12))
+            self.sessions[request.sid] = SocketSession(  # type: ignore[attr-defined]
+                principal.user_id or 0, str(session.get("pw")), started + lifetime,
+                utcnow() + SESSION_RECHECK)
         return True
 
     @public
     def on_disconnect(self, reason: Any = None) -> None:
         self.principals.pop(request.sid, None)  # type: ignore[attr-defined]
         self.tokens.pop(request.sid, None)  # type: ignore[attr-defined]
+        self.sessions.pop(request.sid, None)  # type: ignore[attr-defined]
         current_app.extensions["floor.pump"].forget(request.sid)  # type: ignore[attr-defined]
 
     def _principal(self) -> Principal | None:
@@ -56,11 +77,35 @@ class FloorNamespace(Namespace):
         sid = request.sid  # type: ignore[attr-defined]
         token = self.tokens.get(sid)
         if token is not None and principal_from_token(token) is None:
-            self.principals.pop(sid, None)
-            self.tokens.pop(sid, None)
-            self.disconnect(sid)
+            self._end(sid)
+            return None
+        if sid in self.sessions and self._session_over(sid):
+            self._end(sid)
             return None
         return self.principals.get(sid)
+
+    def _session_over(self, sid: str) -> bool:
+        """A connection made with a login session ends with that session's lifetime, and when
+        the user is deactivated or changes password (looked up at most once a minute). Socket
+        traffic is activity, so the idle limit does not apply to an open screen."""
+        held, now = self.sessions[sid], utcnow()
+        if now >= held.ends_at:
+            principal = self.principals.get(sid)
+            audit_now("session_expired", who_of(principal), f"user:{held.user_id}",
+                       detail={"reason": "lifetime", "via": "socket"})
+            return True
+        if now >= held.recheck_at:
+            user = db_session().get(User, held.user_id)
+            if user is None or not user.active or user.password_hash[-16:] != held.password_mark:
+                return True
+            self.sessions[sid] = dataclasses.replace(held, recheck_at=now + SESSION_RECHECK)
+        return False
+
+    def _end(self, sid: str) -> None:
+        self.principals.pop(sid, None)
+        self.tokens.pop(sid, None)
+        self.sessions.pop(sid, None)
+        self.disconnect(sid)
 
     @socket_event(*SCAN_ROLES)
     def on_scan(self, data: Any = None) -> dict[str, Any]:

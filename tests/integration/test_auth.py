@@ -346,3 +346,44 @@ def test_session_cookie_flags(app, users):
     app.config["SESSION_COOKIE_SECURE"] = True
     secure = _login(app.test_client(), "qc1", "correct horse").headers["Set-Cookie"]
     assert "Secure" in secure and "HttpOnly" in secure
+
+
+def _floor_namespace(app):
+    from floor.extensions import socketio
+    return socketio.server.namespace_handlers["/floor"]
+
+
+def test_a_socket_opened_with_a_login_ends_with_the_login(app, users):
+    """A board or pack screen's socket lives on its session's lifetime, not past it, and ends
+    when the user's password changes (checked at most once a minute)."""
+    from floor.extensions import socketio
+    from floor.auth.operations import upsert_user
+
+    client = app.test_client()
+    assert _login(client, "supervisor1", "correct horse").status_code == 302
+    sock = socketio.test_client(app, namespace="/floor", flask_test_client=client)
+    assert sock.is_connected("/floor")
+    subscribe = {"room": "warehouse:WH1", "after_seq": 0}
+    assert sock.emit("subscribe", subscribe, namespace="/floor", callback=True)["ok"] is True
+    namespace = _floor_namespace(app)
+    (sid,) = [sid for sid, held in namespace.sessions.items()]
+    held = namespace.sessions[sid]
+    assert abs(held.ends_at - (utcnow() + dt.timedelta(hours=12))) < dt.timedelta(minutes=1)
+    # Time travel: the login's end is now.
+    namespace.sessions[sid] = held.__class__(held.user_id, held.password_mark, utcnow(), held.recheck_at)
+    ack = sock.emit("subscribe", subscribe, namespace="/floor", callback=True)
+    assert ack["code"] == "unauthenticated" and not sock.is_connected("/floor")
+    assert [line.detail for line in _audit(app, "session_expired")] == [
+        {"reason": "lifetime", "via": "socket"}]
+
+    # A new connection; the password changes; the next check after the minute ends it.
+    sock = socketio.test_client(app, namespace="/floor", flask_test_client=client)
+    assert sock.emit("subscribe", subscribe, namespace="/floor", callback=True)["ok"] is True
+    with app.app_context(), standalone_session(app) as s:
+        upsert_user(s, "supervisor1", "supervisor", "another horse")
+    assert sock.emit("subscribe", subscribe, namespace="/floor", callback=True)["ok"] is True
+    (sid,) = list(namespace.sessions)
+    held = namespace.sessions[sid]
+    namespace.sessions[sid] = held.__class__(held.user_id, held.password_mark, held.ends_at, utcnow())
+    ack = sock.emit("subscribe", subscribe, namespace="/floor", callback=True)
+    assert ack["code"] == "unauthenticated" and not sock.is_connected("/floor")
