@@ -701,7 +701,7 @@
       // A 5xx is no answer about the scan: the queue keeps it.
       return { ok: false, code: answer.code || ("http_" + res.status), message: answer.message, httpStatus: res.status };
     }).then(function (answer) {
-      if (!window.FloorOffline.isFinal(answer)) goOffline(entry);
+      if (window.FloorOffline && !window.FloorOffline.isFinal(answer)) goOffline(entry);
       return answer;
     }, function (err) {
       goOffline(entry);
