@@ -73,6 +73,7 @@
   /* The store: IndexedDB when it opens, memory otherwise. Every method answers a Promise. */
   function Store(name) {
     var self = this;
+    this.name = name;
     this.durable = false;
     this._memory = { scans: {}, meta: {} };
     this._seq = 0;
@@ -227,7 +228,10 @@
       // A scan queued while the last step was reading an empty store: go round once more.
       if (self.again && !self.timer) self._run();
     };
-    this._step().then(finish, function () {
+    // Two tabs of one screen share the queue: one replays at a time (Web Locks, where there).
+    var step = function () { return self._step(); };
+    var locks = global.navigator && navigator.locks && typeof navigator.locks.request === "function";
+    (locks ? navigator.locks.request("floor-replay:" + this.store.name, step) : step()).then(finish, function () {
       self.again = false;
       finish();
       self._later();

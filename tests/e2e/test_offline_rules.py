@@ -95,6 +95,8 @@ def test_offline_check_agrees_with_the_server(device: Any, server: Any, order: d
     page = device.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text)
+            if "Content Security Policy" in msg.text or "Refused to" in msg.text else None)
     page.goto("/login")
     page.fill("#username", "packer2")
     page.fill("#password", DEMO_PASSWORD)
