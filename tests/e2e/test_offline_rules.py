@@ -1,4 +1,5 @@
-"""The pack screen's offline check agrees with the server, rule by rule, in English on 360 px.
+"""The pack screen's offline check agrees with the server, rule by rule, in English on 360 px;
+scans queued offline survive an expired login.
 
 An order without a waybill, with a lot pinned on its main item, is opened online by its order
 number. Offline, the packer scans the gift box too early, the main item with the wrong lot and
@@ -10,6 +11,7 @@ the code the handheld could not know (`unknown_offline` there, a refusal on the 
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 import uuid
@@ -52,6 +54,11 @@ def device(browser: Any, server: Any) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def order(server: Any) -> dict[str, Any]:
+    return new_order(server)
+
+
+def new_order(server: Any) -> dict[str, Any]:
+    """An order without a waybill (main with lot L1 pinned, sample, gift box), in a wave at P02."""
     suffix = uuid.uuid4().hex[:6].upper()
     prefix = str(int(suffix, 16) % 10**6).zfill(6)
     codes = {role: ean13(f"695{prefix}{n:03d}") for n, role in enumerate(("main", "sample", "giftbox"))}
@@ -80,6 +87,14 @@ def order(server: Any) -> dict[str, Any]:
             "gtin": "0" + codes["main"]}
 
 
+def login(page: Any) -> None:
+    page.goto("/login")
+    page.fill("#username", "packer2")
+    page.fill("#password", DEMO_PASSWORD)
+    with page.expect_navigation():
+        page.click("#login-submit")
+
+
 def scan(page: Any, code: str) -> tuple[str, str]:
     verdict = page.locator("#verdict")
     before = int(verdict.get_attribute("data-count") or 0)
@@ -97,11 +112,7 @@ def test_offline_check_agrees_with_the_server(device: Any, server: Any, order: d
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text)
             if "Content Security Policy" in msg.text or "Refused to" in msg.text else None)
-    page.goto("/login")
-    page.fill("#username", "packer2")
-    page.fill("#password", DEMO_PASSWORD)
-    with page.expect_navigation():
-        page.click("#login-submit")
+    login(page)
     page.goto("/lang/en?next=/pack")
     page.evaluate(f"localStorage.setItem('floor.device_id', '{DEVICE}'); "
                   f"localStorage.setItem('floor.station', '{STATION}')")
@@ -149,4 +160,31 @@ def test_offline_check_agrees_with_the_server(device: Any, server: Any, order: d
     assert [code for _, code in items] == [code for _, code in plan[:-1]] + ["unknown_code"]
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     assert errors == []
+    page.close()
+
+
+def test_scans_queued_offline_survive_an_expired_login(device: Any, server: Any) -> None:
+    """The login runs out while scans wait: `unauthenticated` is no answer. The screen goes to
+    the login page, the queue stays in IndexedDB, and after logging in again it is sent."""
+    fresh = new_order(server)
+    page = device.new_page()
+    login(page)
+    page.goto("/pack")
+    page.evaluate(f"localStorage.setItem('floor.device_id', '{DEVICE}'); "
+                  f"localStorage.setItem('floor.station', '{STATION}')")
+    wait_for_service_worker(page)
+    assert scan(page, fresh["order_no"]) == ("order_opened", "")
+    device.set_offline(True)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+    assert scan(page, fresh["codes"]["sample"]) == ("accepted", "1")
+    device.clear_cookies()                       # the session is gone
+    with page.expect_navigation(url="**/login**", timeout=30_000):
+        device.set_offline(False)
+    login(page)
+    expect(page).to_have_url(re.compile(r"/pack$"))
+    # The scan made before the login ran out is sent now, and confirmed.
+    expect(page.locator("#offline-log li[data-state='confirmed']")).to_have_count(1, timeout=30_000)
+    expect(page.locator("body")).to_have_attribute("data-pending", "0")
+    scans = server.get(f"/api/v1/orders/{fresh['order_no']}")["scans"]
+    assert [row["verdict"]["code"] for row in scans] == ["order_opened", "accepted"]
     page.close()
