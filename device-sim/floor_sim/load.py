@@ -284,9 +284,11 @@ class _Worker:
         if getattr(hh, "assigns_scan_ids", False):
             scan_id = str((verdict or {}).get("scan_id") or "")
         if (step.kind == "double_read" and getattr(hh, "last_attempts", 1) > 1
+                and not getattr(hh, "send_at", False)
                 and not any(n.startswith(VOID_NOTE) for n in notes)):
-            # The double read had to be replayed (a crash, an outage): the service judges the
-            # debounce window by arrival, so it may fairly see a second read now.
+            # The double read had to be replayed (a crash, an outage) by a device that sends no
+            # time of its own: the service can judge the debounce window only by arrival, so it
+            # may fairly see a second read now. (With `at`, it judges by the scan's time.)
             step = dataclasses.replace(step, expected=frozenset({"duplicate_read", "accepted",
                                                                  "over_scan"}))
             notes.append(f"{VOID_NOTE}: replayed {hh.last_attempts} times")

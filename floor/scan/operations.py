@@ -97,16 +97,17 @@ def _device_before(s: Session, device_id: str) -> _DeviceRead:
 
 
 def _device_after(s: Session, device: _DeviceRead, device_id: str, station: str,
-                  now: dt.datetime, code: str | None) -> None:
+                  now: dt.datetime, code: str | None, read_at: dt.datetime | None = None) -> None:
+    read_at = read_at or now
     if device.id is None:
         s.connection().execute(_devices.insert(), {"device_id": device_id, "kind": "handheld", "station": station,
                                       "last_seen_at": now, "state": "online", "last_code": code,
-                                      "last_code_at": now if code is not None else None})
+                                      "last_code_at": read_at if code is not None else None})
     elif code is None:
         s.connection().execute(_DEVICE_SEEN, {"b_id": device.id, "station": station, "last_seen_at": now})
     else:
         s.connection().execute(_DEVICE_READ_CODE, {"b_id": device.id, "station": station, "last_seen_at": now,
-                                      "last_code": code, "last_code_at": now})
+                                      "last_code": code, "last_code_at": read_at})
 
 
 def _order_named_by(s: Session, code: str, station_id: int, device_id: str,
@@ -172,12 +173,12 @@ class _Read:
 
 def _decide(s: Session, req: ScanRequest, norm: scan_domain.NormalisedCode, station: Any,
             device: _DeviceRead, open_session: packing.OpenSession | None, now: dt.datetime,
-            debounce_ms: int) -> _Read:
+            debounce_ms: int, read_at: dt.datetime | None = None) -> _Read:
     """Load just the facts this scan needs, and let the domain decide."""
     if not norm.readable:
         return _Read(Decision(False, "unreadable", {"reason": norm.error}))
-    if scan_domain.is_duplicate_read(device.last_code, device.last_code_at, norm.text, now,
-                                     debounce_ms):
+    if scan_domain.is_duplicate_read(device.last_code, device.last_code_at, norm.text,
+                                     read_at or now, debounce_ms):
         return _Read(Decision(False, "duplicate_read", {"code": norm.text}))
     if station.kind == "dock":
         target, ref = _order_named_by(s, norm.text, station.id, req.device_id, station.warehouse_code)
@@ -272,8 +273,11 @@ def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: in
     actor = Actor(actor.name, actor.role, req.device_id, req.station)
     events: list[PendingEvent] = []
 
-    read = _decide(s, req, norm, station, device, open_session, now, debounce_ms)
-    _device_after(s, device, req.device_id, req.station, now, norm.text if norm.readable else None)
+    # The double-read guard runs on the scan's own time (the device's clock, when sane): a
+    # double read delayed by an outage or a replay is still seen as one read.
+    read = _decide(s, req, norm, station, device, open_session, now, debounce_ms, at)
+    _device_after(s, device, req.device_id, req.station, now, norm.text if norm.readable else None,
+                  read_at=at)
     applied = _apply(s, req, read, norm.text, station, open_session, actor, at, events)
 
     decision, state, order_ref = read.decision, applied.state, applied.order_ref

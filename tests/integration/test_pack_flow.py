@@ -1,8 +1,10 @@
 """The pack session through REST on a real database: every verdict, the record it leaves."""
 from __future__ import annotations
 
+import datetime as dt
 import time
 
+from floor.db import utcnow
 from tests.conftest import make_order
 
 MAIN, SAMPLE, GIFTBOX, WAYBILL = "6901234567892", "6901234567908", "6901234567915", "SF1000000000001"
@@ -77,6 +79,20 @@ def test_duplicate_read_inside_the_debounce_window_counts_once(api, waved):
     assert dup["progress"]["lines"][1]["scanned"] == 1
     # Another device reading the same code is not a duplicate of the first device's read.
     assert api.scan(SAMPLE, device="PDA-02")["code"] == "waybill_required"
+
+
+def test_the_double_read_guard_runs_on_the_scans_own_time(api, waved):
+    """Scans replayed after an outage arrive back to back: two reads of the sample made 3 s
+    apart are two units, and a double read made 0.1 s apart stays one read, however late the
+    second arrives."""
+    waved("TB001")
+    api.scan(WAYBILL)
+    made = utcnow() - dt.timedelta(minutes=2)
+    at = lambda seconds: (made + dt.timedelta(seconds=seconds)).isoformat()  # noqa: E731
+    assert api.scan(SAMPLE, at=at(0))["code"] == "accepted"
+    assert api.scan(SAMPLE, at=at(0.1))["code"] == "duplicate_read"
+    second = api.scan(SAMPLE, at=at(3))
+    assert second["code"] == "accepted" and second["progress"]["lines"][1]["scanned"] == 2
 
 
 def test_same_scan_id_returns_the_first_verdict_and_records_nothing_new(api, waved):
