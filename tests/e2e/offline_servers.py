@@ -69,6 +69,23 @@ def server_for(request: Any) -> Iterator[Any]:
         yield server
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request: Any) -> Iterator[Any]:
+    """The live server of each backend; a module importing this fixture runs on each."""
+    with server_for(request) as live:
+        yield live
+
+
+@pytest.fixture
+def device(browser: Any, server: Any) -> Iterator[Any]:
+    """A fresh handheld browser context on that server."""
+    context = handheld_context(browser, server)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
 def handheld_context(browser: Any, server: Any) -> Any:
     """A fresh 360 x 640 browser context on this server (own cookies, storage, service worker)."""
     context = browser.new_context(viewport={"width": 360, "height": 640}, base_url=server.url,

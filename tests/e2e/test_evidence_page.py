@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from screens import DEMO_PASSWORD, SCREENSHOTS
+from screens import DEMO_PASSWORD, SCREENSHOTS, ean13
 
 pytestmark = pytest.mark.e2e
 
@@ -31,11 +31,6 @@ camera = pytest.importorskip("floor_sim.camera", reason="the device simulator is
 FPS = 25
 # Seconds after the recording's start of each scan; frame = floor(seconds * FPS).
 SCAN_TIMES = (4.2, 6.44, 9.0, 11.96, 14.5)
-
-
-def ean13(body12: str) -> str:
-    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body12))
-    return body12 + str((10 - total % 10) % 10)
 
 
 def decode_image(data: bytes) -> np.ndarray:

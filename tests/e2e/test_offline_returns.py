@@ -9,16 +9,13 @@ announced, and the queue is empty after the answers. No script or CSP errors.
 """
 from __future__ import annotations
 
-import json
 import re
-import urllib.error
-import urllib.request
 import uuid
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from offline_servers import BACKENDS, handheld_context, server_for, wait_for_service_worker
-from screens import DEMO_PASSWORD
+from offline_servers import device, server, wait_for_service_worker  # noqa: F401 - fixtures
+from screens import DEMO_PASSWORD, call, ean13
 
 pytestmark = pytest.mark.e2e
 
@@ -36,38 +33,6 @@ QUEUE_JS = """() => new Promise((resolve, reject) => {
     req.onerror = () => reject(req.error);
   };
 })"""
-
-
-def ean13(body12: str) -> str:
-    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body12))
-    return body12 + str((10 - total % 10) % 10)
-
-
-def call(server: Any, token: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    req = urllib.request.Request(server.url + path, method=method,
-                                 data=None if body is None else json.dumps(body).encode())
-    req.add_header("Authorization", f"Bearer {token}")
-    req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as res:
-            return res.status, json.loads(res.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(request: Any) -> Iterator[Any]:
-    with server_for(request) as live:
-        yield live
-
-
-@pytest.fixture
-def device(browser: Any, server: Any) -> Iterator[Any]:
-    context = handheld_context(browser, server)
-    try:
-        yield context
-    finally:
-        context.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,11 @@ import re
 import urllib.error
 import urllib.request
 import uuid
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from offline_servers import BACKENDS, handheld_context, server_for, wait_for_service_worker
-from screens import DEMO_PASSWORD
+from offline_servers import device, server, wait_for_service_worker  # noqa: F401 - fixtures
+from screens import DEMO_PASSWORD, ean13
 
 pytestmark = pytest.mark.e2e
 
@@ -30,26 +30,6 @@ DEVICE = "PDA-0FF2"
 # The server counts the same code from one device inside 500 ms once; two units of one item are
 # scanned further apart than that.
 DEBOUNCE_S = 0.65
-
-
-def ean13(body12: str) -> str:
-    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body12))
-    return body12 + str((10 - total % 10) % 10)
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(request: Any) -> Iterator[Any]:
-    with server_for(request) as live:
-        yield live
-
-
-@pytest.fixture
-def device(browser: Any, server: Any) -> Iterator[Any]:
-    context = handheld_context(browser, server)
-    try:
-        yield context
-    finally:
-        context.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,12 @@ confirms it on a desktop. The scanner types like a keyboard-wedge scanner: chara
 """
 from __future__ import annotations
 
-import json
 import re
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
 
 import pytest
-from screens import DEMO_PASSWORD, SCREENSHOTS
+from screens import DEMO_PASSWORD, SCREENSHOTS, call, ean13
 
 pytestmark = pytest.mark.e2e
 
@@ -25,25 +22,8 @@ expect = pytest.importorskip("playwright.sync_api", reason="the playwright packa
 RED = "rgb(185, 28, 28)"
 
 
-def ean13(body12: str) -> str:
-    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body12))
-    return body12 + str((10 - total % 10) % 10)
-
-
 def gs1(code: str, lot: str, serial: str) -> str:
     return f"]C101{code.zfill(14)}10{lot}\x1d21{serial}"
-
-
-def call(server: Any, token: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    req = urllib.request.Request(server.url + path, method=method,
-                                 data=None if body is None else json.dumps(body).encode())
-    req.add_header("Authorization", f"Bearer {token}")
-    req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as res:
-            return res.status, json.loads(res.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
 
 
 @pytest.fixture(scope="module")
