@@ -73,6 +73,10 @@ def demo_orders() -> list[dict[str, object]]:
             lines.append({**item, "qty": rng.choice((1, 2))})
         if rng.random() < 0.6:
             lines.append({**rng.choice(by_role["gift"]), "qty": 1})
+        elif i % 20 == 0:
+            # The first order of each wave carries a gift, so the demo shows the gift box
+            # waiting for it (drawn without the generator: the other orders stay as they were).
+            lines.append({**by_role["gift"][i // 20], "qty": 1})
         if i % 4 != 3:                   # three orders in four come in a gift box
             lines.append({**rng.choice(by_role["giftbox"]), "qty": 1})
         order: dict[str, object] = {

@@ -5,17 +5,17 @@
 | ``wrong_item`` | all | scans a catalogue product of another wave, in no order of this one | ``wrong_item`` |
 | ``other_order`` | all | scans an item of another, not yet packed order of the same wave | ``other_order`` |
 | ``missing_line`` | all | leaves the last unit of a sample or gift line out and goes on | see below |
-| ``early_giftbox`` | all | scans the gift box while main or sample units are still missing | ``giftbox_incomplete`` |
+| ``early_giftbox`` | all | scans the gift box while main, sample or gift units are still missing | ``giftbox_incomplete`` |
 | ``double_read`` | all | the same code twice within the debounce window | ``accepted``, then ``duplicate_read`` |
 | ``wifi_drop`` | handheld | the connection drops mid-scan; reconnect, send the same scan_id again | the first verdict, recorded once |
 | ``unplug`` | serial | the cable comes out (sometimes mid-line) and goes back in | ``unreadable`` (``partial_line``) or nothing for the cut line |
 | ``garbage`` | serial | bytes that are no barcode, then the terminator | ``unreadable`` |
 
 ``missing_line``: the packer withholds one unit until everything else is scanned. A missing
-sample holds the gift box back: the box answers ``giftbox_incomplete``, the packer reads the
-screen, scans the sample, then the box. A missing gift (gifts may follow the box) shows as an
-``accepted`` last other unit that does not complete the order (``progress.complete`` false);
-the packer then scans the gift, which completes it.
+sample or gift holds the gift box back: the box answers ``giftbox_incomplete``, the packer
+reads the screen, scans the withheld unit, then the box. In an order without a gift box the
+last other unit is ``accepted`` without completing the order (``progress.complete`` false);
+the packer then scans the withheld unit, which completes it.
 
 `FaultScript` is a `PackScript` that, before each item scan, injects with probability
 `fault_rate` one of the faults its device supports and that fit the moment (there must be

@@ -622,8 +622,9 @@ EXPECTED_FOR_KIND: dict[str, frozenset[str]] = {
     "partial_line": frozenset({"unreadable"}),
 }
 ERROR_KINDS = ("wrong_item", "early_giftbox", "double_read")
-# The gift box closes the kit: these roles must be complete before it is accepted.
-ROLES_BEFORE_GIFTBOX = frozenset({"main", "sample"})
+# The gift box closes the kit: these roles must be complete before it is accepted (the
+# service's default `giftbox_requires`: main items, samples and gifts).
+ROLES_BEFORE_GIFTBOX = frozenset({"main", "sample", "gift"})
 
 
 @dataclass(frozen=True)

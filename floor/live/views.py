@@ -1,20 +1,22 @@
 """Entry points of the live floor: order events, alerts, the board and the timeline page."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 from sqlalchemy import select
 
 from floor.api import actor_of, run
-from floor.auth.security import actor, requires
+from floor.auth.operations import audit
+from floor.auth.security import actor, requires, who_of
 from floor.auth.scope import scope_filtered, scoped, warehouse_arg, warehouse_scope
 from floor.db import db_session, get_db, utcnow
 from floor.errors import ApiError, json_body
 from floor.live import domain as live
 from floor.live import operations
 from floor.packing import operations as packing
-from floor.packing.domain import DomainError
+from floor.packing.domain import GIFTBOX_REQUIRES, DomainError
 from floor.packing.models import Warehouse
 from floor.publish import publish
 
@@ -104,10 +106,17 @@ def board_data():  # type: ignore[no-untyped-def]
 def warehouse_settings(code: str):  # type: ignore[no-untyped-def]
     data = json_body()
     settings = _validated_settings(data)
+    who = who_of(actor())
 
     def op(s):  # type: ignore[no-untyped-def]
         warehouse = packing.warehouse_by_code(s, packing.clean_text({"code": code}, "code", 32) or code)
-        warehouse.settings = {**(warehouse.settings or {}), **settings}
+        before = dict(warehouse.settings or {})
+        warehouse.settings = {**before, **settings}
+        changed = {k: {"from": before.get(k), "to": v} for k, v in settings.items() if before.get(k) != v}
+        if changed:
+            # Settings change what the floor accepts (the gift-box rule, the flow): who and when.
+            audit(s, "settings_changed", replace(who, warehouse_id=warehouse.id),
+                  f"warehouse:{warehouse.code}", detail={"changed": changed})
         return dict(warehouse.settings)
 
     return jsonify({"warehouse": code, "settings": run(op)})
@@ -143,6 +152,12 @@ def _validated_settings(data: dict[str, Any]) -> dict[str, Any]:
             raise ApiError("invalid_field", "error_rate_threshold is between 0 and 1.",
                            field="error_rate_threshold")
         out["error_rate_threshold"] = rate
+    giftbox = data.get("giftbox_requires")
+    if giftbox is not None:
+        if not isinstance(giftbox, str) or giftbox not in GIFTBOX_REQUIRES:
+            raise ApiError("invalid_field", "giftbox_requires is one of "
+                           f"{', '.join(GIFTBOX_REQUIRES)}.", field="giftbox_requires")
+        out["giftbox_requires"] = giftbox
     for name in ("flow", "optional_steps"):
         value = data.get(name)
         if value is not None:

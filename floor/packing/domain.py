@@ -12,8 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 ROLES = ("main", "sample", "gift", "giftbox")
-# The gift box closes the kit: these roles must be complete before it is accepted.
-ROLES_BEFORE_GIFTBOX = frozenset({"main", "sample"})
+# The gift box closes the kit: the roles that must be complete before it is accepted, by the
+# warehouse setting `giftbox_requires`. The brands' rule is the main items and the free items
+# (samples and gifts); a warehouse may let gifts follow the box.
+GIFTBOX_REQUIRES: dict[str, frozenset[str]] = {
+    "main_samples_gifts": frozenset({"main", "sample", "gift"}),
+    "main_samples": frozenset({"main", "sample"}),
+}
+DEFAULT_GIFTBOX_REQUIRES = "main_samples_gifts"
+ROLES_BEFORE_GIFTBOX = GIFTBOX_REQUIRES[DEFAULT_GIFTBOX_REQUIRES]
 
 MAX_LINES = 200
 MAX_QTY = 10_000
@@ -129,6 +136,14 @@ def parse_kit(raw_lines: Any) -> Kit:
     return Kit(tuple(lines))
 
 
+def roles_before_giftbox(settings: Any) -> frozenset[str]:
+    """What the gift box waits for in a warehouse with these settings (the default when the
+    setting is absent or not one of GIFTBOX_REQUIRES)."""
+    value = settings.get("giftbox_requires") if isinstance(settings, Mapping) else None
+    return GIFTBOX_REQUIRES.get(value, ROLES_BEFORE_GIFTBOX) if isinstance(value, str) \
+        else ROLES_BEFORE_GIFTBOX
+
+
 def kit_from_dicts(rows: Iterable[Mapping[str, Any]]) -> Kit:
     return Kit(tuple(KitLine(int(r["line_no"]), r["sku"], r["name"], int(r["qty"]), r["role"],
                              tuple(r["barcodes"]), r.get("lot")) for r in rows))
@@ -216,6 +231,7 @@ class PackState:
     counts: dict[int, int] = field(default_factory=dict)
     waived: set[int] = field(default_factory=set)
     waybill_no: str | None = None
+    giftbox_requires: frozenset[str] = ROLES_BEFORE_GIFTBOX   # the warehouse's setting
 
     def packed(self, line: KitLine) -> int:
         return line.qty if line.line_no in self.waived else self.counts.get(line.line_no, 0)
@@ -235,7 +251,9 @@ class PackState:
         return {"order_no": self.order_no, "wave_no": self.wave_no, "lines": lines,
                 "lines_done": done, "lines_total": len(self.kit.lines), "units_left": units_left,
                 "waybill_no": self.waybill_no, "waybill_bound": bool(self.waybill_no),
-                "complete": self.is_complete()}
+                "complete": self.is_complete(),
+                # The offline check on the handheld applies the same gift-box rule.
+                "giftbox_requires": sorted(self.giftbox_requires)}
 
 
 @dataclass(frozen=True)
@@ -340,7 +358,7 @@ def _decide_item(state: PackState, line: KitLine, facts: ScanFacts | None = None
     if state.packed(line) >= line.qty:
         return Decision(False, "over_scan", {**params, "qty": line.qty}, line_no=line.line_no)
     if line.role == "giftbox":
-        missing = state.short_lines(ROLES_BEFORE_GIFTBOX)
+        missing = state.short_lines(state.giftbox_requires)
         if missing:
             return Decision(False, "giftbox_incomplete",
                             {**params, "missing": [{"sku": l.sku, "name": l.name,
@@ -348,7 +366,8 @@ def _decide_item(state: PackState, line: KitLine, facts: ScanFacts | None = None
                              "missing_names": _names(state, missing)}, line_no=line.line_no)
     after = dict(state.counts)
     after[line.line_no] = after.get(line.line_no, 0) + 1
-    probe = PackState(state.order_no, state.wave_no, state.kit, after, set(state.waived), state.waybill_no)
+    probe = PackState(state.order_no, state.wave_no, state.kit, after, set(state.waived), state.waybill_no,
+                      state.giftbox_requires)
     units_left = sum(max(l.qty - probe.packed(l), 0) for l in state.kit.lines)
     return Decision(True, "accepted",
                     {**params, "scanned": probe.packed(line), "qty": line.qty,
@@ -368,13 +387,14 @@ def apply_decision(state: PackState, decision: Decision, code: str) -> None:
 def waive_for_override(state: PackState, refused: Decision | str, line_no: int | None) -> list[int]:
     """A supervisor's override of a refused step: which lines it credits or waives.
 
-    A refused gift box (`giftbox_incomplete`) is accepted and the lines still short are waived;
+    A refused gift box (`giftbox_incomplete`) is accepted and the lines it waits for that are
+    still short are waived;
     any other refused item credits one unit to `line_no` (the line the supervisor names).
     Returns the line numbers waived.
     """
     code = refused if isinstance(refused, str) else refused.code
     if code == "giftbox_incomplete":
-        waived = [l.line_no for l in state.short_lines(ROLES_BEFORE_GIFTBOX)]
+        waived = [l.line_no for l in state.short_lines(state.giftbox_requires)]
         state.waived.update(waived)
         if line_no is not None:
             state.counts[line_no] = state.counts.get(line_no, 0) + 1

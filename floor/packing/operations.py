@@ -446,7 +446,8 @@ def pack_state(session_row: PackSession) -> domain.PackState:
         order_no=order.order_no, wave_no=order.wave.wave_no if order.wave else None,
         kit=kit_of(session_row.snapshot),
         counts={int(k): int(v) for k, v in (session_row.counts or {}).items()},
-        waived={int(n) for n in (session_row.waived or [])}, waybill_no=order.waybill_no)
+        waived={int(n) for n in (session_row.waived or [])}, waybill_no=order.waybill_no,
+        giftbox_requires=domain.roles_before_giftbox(order.warehouse.settings))
 
 
 @dataclass
@@ -463,11 +464,14 @@ class OpenSession:
 def _open_session_query(lock: bool) -> Any:
     cursors, sessions = PackCursor.__table__, PackSession.__table__
     orders, waves, snaps = Order.__table__, Wave.__table__, KitSnapshot.__table__
+    warehouses = Warehouse.__table__
     query = (select(sessions.c.id, sessions.c.order_id, sessions.c.counts, sessions.c.waived,
                     sessions.c.snapshot_id, snaps.c.content_hash, orders.c.order_no,
-                    orders.c.status, orders.c.waybill_no, orders.c.wave_id, waves.c.wave_no)
+                    orders.c.status, orders.c.waybill_no, orders.c.wave_id, waves.c.wave_no,
+                    warehouses.c.settings)
              .select_from(cursors.join(sessions, sessions.c.id == cursors.c.session_id)
                           .join(orders, orders.c.id == sessions.c.order_id)
+                          .join(warehouses, warehouses.c.id == orders.c.warehouse_id)
                           .join(snaps, snaps.c.id == sessions.c.snapshot_id)
                           .outerjoin(waves, waves.c.id == orders.c.wave_id))
              .where(cursors.c.station_id == bindparam("station_id"),
@@ -490,7 +494,8 @@ def open_session_of(s: Session, station_id: int, device_id: str, lock: bool = Fa
     state = domain.PackState(
         order_no=row.order_no, wave_no=row.wave_no, kit=kit,
         counts={int(k): int(v) for k, v in (row.counts or {}).items()},
-        waived={int(n) for n in (row.waived or [])}, waybill_no=row.waybill_no)
+        waived={int(n) for n in (row.waived or [])}, waybill_no=row.waybill_no,
+        giftbox_requires=domain.roles_before_giftbox(row.settings))
     return OpenSession(row.id, row.order_id, row.order_no, row.status, row.wave_id, state)
 
 

@@ -405,8 +405,7 @@
   function markMissing() {
     var rows = kitEl.querySelectorAll("li.kit-line:not(.done)");
     Array.prototype.forEach.call(rows, function (li) {
-      var role = li.getAttribute("data-role");
-      if (role === "main" || role === "sample") li.classList.add("missing");
+      if (beforeGiftbox(current)[li.getAttribute("data-role")]) li.classList.add("missing");
     });
   }
 
@@ -613,7 +612,16 @@
   var PACKED_OR_LATER = { packed: 1, labelling: 1, labelled: 1, awaiting_loading: 1, loading: 1,
                           loaded: 1, handed_over: 1 };
   var BLOCKED = { on_hold: 1, exception: 1, cancelled: 1 };
-  var BEFORE_GIFTBOX = { main: 1, sample: 1 };
+  // What the gift box waits for: the server's default (main items, samples and gifts) unless
+  // the kit's progress carries its warehouse's rule (`giftbox_requires`).
+  var BEFORE_GIFTBOX = { main: 1, sample: 1, gift: 1 };
+
+  function beforeGiftbox(progress) {
+    if (!progress || !Array.isArray(progress.giftbox_requires)) return BEFORE_GIFTBOX;
+    var roles = {};
+    progress.giftbox_requires.forEach(function (role) { roles[role] = 1; });
+    return roles;
+  }
 
   function checkDigit(body) {
     var total = 0;
@@ -780,7 +788,8 @@
       }
       if (packedOf(line) >= line.qty) return refusal("over_scan", item);
       if (line.role === "giftbox") {
-        var missing = p.lines.filter(function (l) { return BEFORE_GIFTBOX[l.role] && packedOf(l) < l.qty; });
+        var waits = beforeGiftbox(p);
+        var missing = p.lines.filter(function (l) { return waits[l.role] && packedOf(l) < l.qty; });
         if (missing.length) {
           return refusal("giftbox_incomplete", { missing_names: missing.map(function (l) {
             return (l.name || l.sku) + "×" + (l.qty - packedOf(l));

@@ -17,8 +17,8 @@ KIT = parse_kit([
 ])
 
 
-def state(counts=None, waybill="SF1", waived=()):
-    return PackState("TB1", "W-1", KIT, dict(counts or {}), set(waived), waybill)
+def state(counts=None, waybill="SF1", waived=(), giftbox_requires=domain.ROLES_BEFORE_GIFTBOX):
+    return PackState("TB1", "W-1", KIT, dict(counts or {}), set(waived), waybill, giftbox_requires)
 
 
 def ref(status="wave_assigned", wave="W-1", snapshot=True, held=None):
@@ -42,8 +42,10 @@ CASES = [
     ("line already full", ScanFacts("M1", state({1: 1})), "over_scan", False),
     ("gift box first", ScanFacts("B1", state()), "giftbox_incomplete", False),
     ("gift box, sample short", ScanFacts("B1", state({1: 1, 2: 1})), "giftbox_incomplete", False),
-    ("gift box, gift not yet in", ScanFacts("B1", state({1: 1, 2: 2})), "accepted", True),
-    ("gift box, sample waived", ScanFacts("B1", state({1: 1}, waived=[2])), "accepted", True),
+    ("gift box, gift not yet in", ScanFacts("B1", state({1: 1, 2: 2})), "giftbox_incomplete", False),
+    ("gift box, every free item in", ScanFacts("B1", state({1: 1, 2: 2, 3: 1})), "accepted", True),
+    ("gift box, gift waived", ScanFacts("B1", state({1: 1, 2: 2}, waived=[3])), "accepted", True),
+    ("gift box, sample waived", ScanFacts("B1", state({1: 1, 3: 1}, waived=[2])), "accepted", True),
     ("item of another order", ScanFacts("X1", state(), catalog_sku="CREAM",
                                         other_orders=(("TB2", "W-1"),)), "other_order", False),
     ("known item, no order", ScanFacts("X1", state(), catalog_sku="CREAM"), "wrong_item", False),
@@ -70,8 +72,8 @@ def test_other_order_names_the_order_and_wave():
 
 def test_giftbox_refusal_lists_what_is_missing_with_units_left():
     decision = decide_scan(ScanFacts("B1", state({2: 1})))
-    assert decision.params["missing_names"] == "精华液×1, 试用装×1"
-    assert [m["sku"] for m in decision.params["missing"]] == ["SERUM", "SAMPLE"]
+    assert decision.params["missing_names"] == "精华液×1, 试用装×1, 随身镜×1"
+    assert [m["sku"] for m in decision.params["missing"]] == ["SERUM", "SAMPLE", "MIRROR"]
 
 
 def test_completion_needs_every_line_and_a_waybill():
@@ -80,6 +82,52 @@ def test_completion_needs_every_line_and_a_waybill():
     no_waybill = decide_scan(ScanFacts("B1", state(FULL, waybill=None)))
     assert no_waybill.code == "accepted" and not no_waybill.completes
     assert no_waybill.params["units_left"] == 0 and no_waybill.params["waybill_missing"]
+
+
+MAIN_SAMPLES = domain.GIFTBOX_REQUIRES["main_samples"]
+
+# The warehouse setting `giftbox_requires`: what the gift box waits for.
+GIFTBOX_RULES = [
+    # (description, setting, counts before the gift box, expected code, names listed as missing)
+    ("default, all short", None, {}, "giftbox_incomplete", "精华液×1, 试用装×2, 随身镜×1"),
+    ("default, gift short", None, {1: 1, 2: 2}, "giftbox_incomplete", "随身镜×1"),
+    ("default, sample short", None, {1: 1, 2: 1, 3: 1}, "giftbox_incomplete", "试用装×1"),
+    ("default, all in", None, {1: 1, 2: 2, 3: 1}, "accepted", None),
+    ("explicit default, gift short", "main_samples_gifts", {1: 1, 2: 2}, "giftbox_incomplete", "随身镜×1"),
+    ("relaxed, gift short", "main_samples", {1: 1, 2: 2}, "accepted", None),
+    ("relaxed, sample short", "main_samples", {1: 1, 2: 1}, "giftbox_incomplete", "试用装×1"),
+    ("relaxed, main short", "main_samples", {2: 2, 3: 1}, "giftbox_incomplete", "精华液×1"),
+    ("unknown value: the default", "gifts_optional", {1: 1, 2: 2}, "giftbox_incomplete", "随身镜×1"),
+    ("not a string: the default", ["main"], {1: 1, 2: 2}, "giftbox_incomplete", "随身镜×1"),
+]
+
+
+@pytest.mark.parametrize("name, setting, counts, code, missing", GIFTBOX_RULES,
+                         ids=[c[0] for c in GIFTBOX_RULES])
+def test_giftbox_rule_by_warehouse_setting(name, setting, counts, code, missing):
+    settings_ = {} if setting is None else {"giftbox_requires": setting}
+    roles = domain.roles_before_giftbox(settings_)
+    decision = decide_scan(ScanFacts("B1", state(counts, giftbox_requires=roles)))
+    assert decision.code == code
+    assert decision.params.get("missing_names") == missing
+    assert state(counts, giftbox_requires=roles).progress()["giftbox_requires"] == sorted(roles)
+
+
+@pytest.mark.parametrize("settings_, roles", [
+    (None, {"main", "sample", "gift"}), ({}, {"main", "sample", "gift"}),
+    ({"giftbox_requires": "main_samples"}, {"main", "sample"}),
+    ({"giftbox_requires": "main_samples_gifts"}, {"main", "sample", "gift"}),
+    ({"giftbox_requires": 3}, {"main", "sample", "gift"}), ("not a mapping", {"main", "sample", "gift"}),
+])
+def test_roles_before_giftbox(settings_, roles):
+    assert domain.roles_before_giftbox(settings_) == roles
+
+
+@pytest.mark.parametrize("roles, waived", [(domain.ROLES_BEFORE_GIFTBOX, [2, 3]), (MAIN_SAMPLES, [2])])
+def test_giftbox_override_waives_what_the_box_waits_for(roles, waived):
+    st_ = state({1: 1, 2: 1}, giftbox_requires=roles)
+    assert domain.waive_for_override(st_, "giftbox_incomplete", 4) == waived
+    assert st_.counts[4] == 1
 
 
 def test_accepted_reports_progress():
@@ -153,10 +201,10 @@ def test_no_sequence_of_scans_reaches_packed_with_a_line_short(case):
         if decision.completes:
             assert all(st_.packed(l) >= l.qty for l in kit.lines) and st_.waybill_no
             break
-        # the gift box is never in while a main item or sample is short
+        # the gift box is never in while a main item, sample or gift is short
         boxes = [l for l in kit.lines if l.role == "giftbox" and st_.counts.get(l.line_no)]
         if boxes:
-            assert not st_.short_lines(domain.ROLES_BEFORE_GIFTBOX)
+            assert not st_.short_lines({"main", "sample", "gift"})
     if st_.is_complete():
         assert not st_.short_lines()
 
