@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from floor.packing.domain import PackState, ScanFacts, decide_scan, parse_kit
-from floor.scan.domain import gtin14, normalise
+from floor.scan.domain import gs_substitutes_for, gtin14, normalise
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "zxing-cpp" / "test" / "samples"
 
@@ -37,11 +37,20 @@ def test_gs1_figure_from_datamatrix_and_qr(name):
         "09504000059101", "12345678p901", "1234567p", dt.date(2014, 11, 20))
 
 
-@pytest.mark.parametrize("name", ["code128-1/1", "code128-1/5", "rssexpanded-1/1"])
-def test_other_gs1_samples_parse_without_error(name):
+def test_a_gs1_sample_without_an_item_key_is_compared_as_it_is():
+    symbology, text = _sample("rssexpanded-1/1")       # dates and a weight, no GTIN
+    code = normalise(symbology + text)
+    assert code.readable and code.text == text and code.gs1_error is None
+    assert code.item_keys() == (text,)
+
+
+@pytest.mark.parametrize("name, ai, reason", [("code128-1/1", "16", "wrong_length"),
+                                              ("code128-1/5", "81", "unknown_ai")])
+def test_malformed_gs1_samples_are_refused(name, ai, reason):
     symbology, text = _sample(name)
     code = normalise(symbology + text)
-    assert code.readable and code.text == text    # no GTIN in these: compared as they are
+    assert code.readable and code.text == text and code.gs1 is None
+    assert code.gs1_error is not None and (code.gs1_error.ai, code.gs1_error.reason) == (ai, reason)
 
 
 @pytest.mark.parametrize("raw, keys", [
@@ -90,7 +99,9 @@ def test_lots_and_expiry(raw, verdict):
 
 @pytest.mark.parametrize("typed", ["<GS>", "{GS}", "[GS]", "^]", "\\x1d"])
 def test_keyboard_wedge_gs_substitutes_are_restored(typed):
-    code = normalise(f"]C10106901234567892{typed}10LOT-9{typed}17291231")
+    # '<GS>' only for a scanner whose profile says so (it is legal lot data); see test_gs1_strict.
+    tokens = gs_substitutes_for({"gs_substitute": typed}, None)
+    code = normalise(f"]C10106901234567892{typed}10LOT-9{typed}17291231", tokens)
     assert code.gs1 is not None and (code.gs1.lot, code.gs1.expiry) == ("LOT-9", dt.date(2029, 12, 31))
     assert "\x1d" in code.text
 
@@ -120,6 +131,18 @@ def _gs1_corpus() -> list[tuple[str, str, str]]:
     return out
 
 
+# Samples that break a rule of the GS1 General Specifications: refused whole, naming the AI.
+MALFORMED_SAMPLES = {
+    "code128-1/1": ("16", "wrong_length"), "code128-1/4": ("12", "wrong_length"),
+    "code128-1/5": ("81", "unknown_ai"),
+    "rssexpanded-1/32": ("423", "invalid_value"), "rssexpanded-3/76": ("423", "invalid_value"),
+    "rssexpanded-3/100": ("10", "invalid_characters"), "rssexpanded-3/42": ("10", "invalid_characters"),
+    "rssexpanded-3/13": ("3922", "too_long"), "rssexpanded-3/66": ("3922", "too_long"),
+    "rssexpanded-3/68": ("3932", "not_digits"), "rssexpanded-3/69": ("3932", "not_digits"),
+    "rssexpanded-3/70": ("3932", "not_digits"),
+}
+
+
 def test_every_gs1_sample_of_the_shared_data():
     corpus = _gs1_corpus()
     if not corpus:
@@ -130,11 +153,19 @@ def test_every_gs1_sample_of_the_shared_data():
         code = normalise(symbology + text)
         # The identifier is recorded and stripped, the content kept byte for byte.
         assert code.readable and (code.symbology_id, code.text) == (symbology, text), name
-        # A keyboard-wedge scanner's GS substitute gives the same reading.
-        wedge = normalise(symbology + text.replace("\x1d", "<GS>"))
-        assert (wedge.text, wedge.gs1) == (code.text, code.gs1), name
+        # A keyboard-wedge scanner's GS substitute gives the same reading, where its profile
+        # names it.
+        wedge = normalise(symbology + text.replace("\x1d", "<GS>"), ("<GS>",))
+        assert (wedge.text, wedge.gs1, wedge.gs1_error) == (code.text, code.gs1, code.gs1_error), name
         if code.gs1 is not None:
             parsed += 1
+        if name in MALFORMED_SAMPLES:
+            # Refused whole: never a GTIN without the rest.
+            assert code.gs1 is None and code.gs1_error is not None, name
+            assert (code.gs1_error.ai, code.gs1_error.reason) == MALFORMED_SAMPLES[name], name
+            assert code.item_keys() == (text,), name
+            continue
+        assert code.gs1_error is None, (name, code.gs1_error)
         if text[:2] in ("01", "02") and text[2:16].isdigit():
             # A GTIN in front names the item, whatever follows; its GTIN-13 form too, when
             # the indicator digit is 0 (another indicator is another packaging level).
@@ -143,9 +174,9 @@ def test_every_gs1_sample_of_the_shared_data():
             assert (text[3:16] in code.item_keys()) == (text[2] == "0"), name
         if "\x1d10" in text or text.startswith("10"):
             assert code.gs1 is None or code.gs1.lot is not None or code.gs1.gtin is not None, name
-    # Left unparsed: malformed samples (a bad currency or country code) and payloads with no
-    # item AI (coupons, AI 12/16 dates alone). 180 of 187 on the current data.
-    assert parsed >= 0.95 * len(corpus)
+    # Left unparsed: the malformed samples above (a bad currency or country code, a short
+    # date, a retired coupon AI) and payloads with no AI this service reads.
+    assert parsed >= 0.9 * len(corpus)
 
 
 @settings(max_examples=400, deadline=None)
