@@ -3,10 +3,13 @@ scans queued offline survive an expired login.
 
 An order without a waybill, with a lot pinned on its main item, is opened online by its order
 number. Offline, the packer scans the gift box too early, the main item with the wrong lot and
-then the right one (as GS1-128), the main item once too often, the sample, the gift box, then a
+then the right one (as GS1-128), the main item once too often, the sample, the gift box while
+the gift is still short (refused: the box waits for gifts too), the gift, the gift box, then a
 new waybill (which binds and completes the kit) and a code of an order this handheld does not
 hold. Back online, the server's verdict of every queued scan is the provisional one — but for
 the code the handheld could not know (`unknown_offline` there, a refusal on the server too).
+In a warehouse whose setting lets gifts follow the box, the offline check accepts the box with
+the gift short, as the server does.
 """
 from __future__ import annotations
 
@@ -38,15 +41,17 @@ def order(server: Any) -> dict[str, Any]:
 
 
 def new_order(server: Any) -> dict[str, Any]:
-    """An order without a waybill (main with lot L1 pinned, sample, gift box), in a wave at P02."""
+    """An order without a waybill (main with lot L1 pinned, sample, gift, gift box), in a wave at P02."""
     suffix = uuid.uuid4().hex[:6].upper()
     prefix = str(int(suffix, 16) % 10**6).zfill(6)
-    codes = {role: ean13(f"695{prefix}{n:03d}") for n, role in enumerate(("main", "sample", "giftbox"))}
+    codes = {role: ean13(f"695{prefix}{n:03d}")
+             for n, role in enumerate(("main", "sample", "giftbox", "gift"))}
     order_no = f"RULES-{suffix}"
     lines = [
         {"sku": f"R-SERUM-{suffix}", "name": "Serum", "qty": 1, "role": "main", "barcodes": [codes["main"]],
          "lot": "L1"},
         {"sku": f"R-SAMPLE-{suffix}", "name": "Sample", "qty": 1, "role": "sample", "barcodes": [codes["sample"]]},
+        {"sku": f"R-MIRROR-{suffix}", "name": "Mirror", "qty": 1, "role": "gift", "barcodes": [codes["gift"]]},
         {"sku": f"R-BOX-{suffix}", "name": "Gift box", "qty": 1, "role": "giftbox", "barcodes": [codes["giftbox"]]},
     ]
     integration = server.new_token("integration", "e2e-offline-rules-oms")
@@ -111,6 +116,8 @@ def test_offline_check_agrees_with_the_server(device: Any, server: Any, order: d
         (right_lot, "accepted"),
         (right_lot, "over_scan"),
         (codes["sample"], "accepted"),
+        (codes["giftbox"], "giftbox_incomplete"),  # the gift is still short
+        (codes["gift"], "accepted"),
         (codes["giftbox"], "accepted"),
         (order["waybill"], "accepted"),          # binds the waybill: the kit is complete
         ("NOT-HELD-0001", "unknown_offline"),
@@ -141,6 +148,47 @@ def test_offline_check_agrees_with_the_server(device: Any, server: Any, order: d
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     assert errors == []
     page.close()
+
+
+def test_offline_check_follows_the_warehouses_giftbox_setting(device: Any, server: Any) -> None:
+    """A warehouse that lets gifts follow the box (`giftbox_requires: main_samples`): the rule
+    reaches the handheld with the kit, and offline the box is accepted with the gift short."""
+    relaxed = new_order(server)
+    codes = relaxed["codes"]
+    status, body = server.api("PUT", "/api/v1/warehouses/JX/settings", {"giftbox_requires": "main_samples"})
+    assert status == 200, body
+    try:
+        page = device.new_page()
+        login(page)
+        page.goto("/lang/en?next=/pack")
+        page.evaluate(f"localStorage.setItem('floor.device_id', 'PDA-0FF3'); "
+                      f"localStorage.setItem('floor.station', '{STATION}')")
+        wait_for_service_worker(page)
+        expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+        assert scan(page, relaxed["order_no"]) == ("order_opened", "")
+
+        device.set_offline(True)
+        expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+        plan = [
+            (codes["giftbox"], "giftbox_incomplete"),  # main and sample still short
+            (codes["main"], "accepted"),
+            (codes["sample"], "accepted"),
+            (codes["giftbox"], "accepted"),          # the gift may follow
+            (codes["gift"], "accepted"),
+            (relaxed["waybill"], "accepted"),
+        ]
+        for code, expected in plan:
+            got = scan(page, code)
+            assert got == (expected, "1"), f"{code}: provisional {got}, expected {expected}"
+        device.set_offline(False)
+        expect(page.locator("#offline-banner")).to_have_attribute("data-pending", "0", timeout=30_000)
+        detail = server.get(f"/api/v1/orders/{relaxed['order_no']}")
+        assert [scan["verdict"]["code"] for scan in detail["scans"]][1:] == [code for _, code in plan]
+        assert detail["status"] == "packed"
+        page.close()
+    finally:
+        # The other tests of this server pack under the default rule.
+        server.api("PUT", "/api/v1/warehouses/JX/settings", {"giftbox_requires": "main_samples_gifts"})
 
 
 def test_scans_queued_offline_survive_an_expired_login(device: Any, server: Any) -> None:
