@@ -111,13 +111,29 @@ def machine_for(order: Order) -> domain.StatusMachine:
 _STATUS_INSERT = StatusEvent.__table__.insert()
 
 
+def packing_at(s: Session, order: Order) -> dict[str, str] | None:
+    """Where the order is being packed now: the station and device of its open session."""
+    row = s.execute(select(Station.code, PackSession.device_id)
+                    .join(Station, Station.id == PackSession.station_id)
+                    .where(PackSession.order_id == order.id, PackSession.state == "open")).first()
+    return {"station": row[0], "device_id": row[1]} if row is not None else None
+
+
 def _record_status(s: Session, order: Order, previous: str | None, actor: Actor, reason: str,
                    at: dt.datetime) -> PendingEvent:
-    event = record_event(s, "status", rooms_for(order, actor.station), {
+    rooms, held = rooms_for(order, actor.station), None
+    if order.status in domain.SIDE_STATES or previous in domain.SIDE_STATES:
+        # Held, cancelled (or let go again) while being packed: the handheld holding it hears
+        # it at once, in its station's room, not at its next scan.
+        held = packing_at(s, order)
+        if held is not None:
+            rooms.append(f"station:{held['station']}")
+    event = record_event(s, "status", rooms, {
         "order_no": order.order_no, "channel": order.channel, "status": order.status,
         "from": previous, "at": at.isoformat(), "by": actor.name, "role": actor.role,
         "device_id": actor.device_id, "station": actor.station, "reason": reason,
-        "wave_no": order.wave.wave_no if order.wave else None})
+        "wave_no": order.wave.wave_no if order.wave else None,
+        **({"packing_at": held} if held is not None else {})})
     s.connection().execute(_STATUS_INSERT, {"seq": event.payload["seq"], "order_id": order.id,
                                "from_status": previous, "status": order.status, "at": at,
                                "by": actor.name, "role": actor.role, "device_id": actor.device_id,

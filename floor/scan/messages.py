@@ -26,6 +26,7 @@ MESSAGES: dict[str, str] = {
     "over_scan": N_("Too many: %(name)s needs only %(qty)s."),
     "unknown_code": N_("Unknown code %(code)s."),
     "duplicate_read": N_("Same code read twice — counted once."),
+    "duplicate_read_refused": N_("Read twice, not counted: %(refusal)s"),
     "giftbox_incomplete": N_("Gift box too early: still missing %(missing_names)s."),
     "waybill_required": N_("Scan a waybill or order number first."),
     "already_packed": N_("Order %(order_no)s is already packed."),
@@ -82,7 +83,17 @@ def message_key(code: str, params: dict[str, Any]) -> str:
         return "order_resumed"
     if code == "waybill_bound" and params.get("completes"):
         return "accepted_packed"
+    if code == "duplicate_read" and _refusal_repeated(params) is not None:
+        return "duplicate_read_refused"
     return code
+
+
+def _refusal_repeated(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The refused first read a double read repeats, if that is what it repeats."""
+    repeats = params.get("repeats")
+    if isinstance(repeats, dict) and repeats.get("ok") is False and isinstance(repeats.get("code"), str):
+        return repeats
+    return None
 
 
 def render(code: str, params: dict[str, Any]) -> str:
@@ -95,6 +106,11 @@ def render(code: str, params: dict[str, Any]) -> str:
     reason_text = UNREADABLE_REASONS.get(params.get("reason", "")) if code == "unreadable" else None
     if reason_text is not None:
         values["reason"] = gettext(reason_text)
+    refused = _refusal_repeated(params) if code == "duplicate_read" else None
+    if refused is not None and refused["code"] != "duplicate_read":
+        # The first read's refusal, said again in full: the double read must not hide it.
+        first = refused.get("params")
+        values["refusal"] = render(refused["code"], first if isinstance(first, dict) else {})
     try:
         return gettext(template) % values
     except (TypeError, ValueError):

@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from floor.db import utcnow
@@ -86,6 +86,16 @@ _DEVICE_READ_CODE = _devices.update().where(_devices.c.id == bindparam("b_id")).
 _SESSION_COUNTS = _sessions.update().where(_sessions.c.id == bindparam("b_id")).values(
     counts=bindparam("counts"))
 _SCAN_INSERT = _scan_events.insert()
+# The device's previous read of a code, for a double read. scan_events has no index on the
+# device: the newest rows are walked back on the primary key, a bounded number of them (the
+# previous read is inside the debounce window, so only moments old).
+PREVIOUS_READ_SPAN = 20000
+_PREVIOUS_READ = (select(_scan_events.c.response)
+                  .where(_scan_events.c.device_id == bindparam("device_id"),
+                         _scan_events.c.code == bindparam("code"),
+                         _scan_events.c.id > select(func.max(_scan_events.c.id)).scalar_subquery()
+                         - PREVIOUS_READ_SPAN)
+                  .order_by(_scan_events.c.id.desc()).limit(1))
 
 
 def _device_before(s: Session, device_id: str) -> _DeviceRead:
@@ -179,7 +189,12 @@ def _decide(s: Session, req: ScanRequest, norm: scan_domain.NormalisedCode, stat
         return _Read(Decision(False, "unreadable", {"reason": norm.error}))
     if scan_domain.is_duplicate_read(device.last_code, device.last_code_at, norm.text,
                                      read_at or now, debounce_ms):
-        return _Read(Decision(False, "duplicate_read", {"code": norm.text}))
+        # Say what the first read got: a double read of a refused item must stay a refusal.
+        previous = s.connection().execute(_PREVIOUS_READ, {"device_id": req.device_id,
+                                                           "code": norm.text}).scalar()
+        repeats = scan_domain.repeats_of(previous)
+        return _Read(Decision(False, "duplicate_read",
+                              {"code": norm.text, **({"repeats": repeats} if repeats else {})}))
     if station.kind == "dock":
         target, ref = _order_named_by(s, norm.text, station.id, req.device_id, station.warehouse_code)
         can_load = target is not None and packing.machine_for(target).can_transition(
@@ -297,6 +312,8 @@ def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: in
         "line_no": decision.line_no, "sku": sku, "params": params,
         "gs1": norm.gs1.as_dict() if norm.gs1 is not None else None,
     }
+    if isinstance(params.get("repeats"), dict):
+        response["repeats"] = {"code": params["repeats"]["code"], "ok": params["repeats"]["ok"]}
     s.flush()   # the ORM changes of the rarer paths, before the scan row that refers to them
     s.connection().execute(_SCAN_INSERT, dict(
         scan_id=req.scan_id, station=req.station, device_id=req.device_id, by=actor.name,
