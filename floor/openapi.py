@@ -82,7 +82,9 @@ PROGRESS = {"type": "object", "properties": {
     "order_no": STR, "wave_no": {"type": ["string", "null"]}, "lines": {"type": "array", "items": OBJ},
     "lines_done": {"type": "integer"}, "lines_total": {"type": "integer"},
     "units_left": {"type": "integer"}, "waybill_no": {"type": ["string", "null"]},
-    "waybill_bound": {"type": "boolean"}, "complete": {"type": "boolean"}}}
+    "waybill_bound": {"type": "boolean"}, "complete": {"type": "boolean"},
+    "giftbox_requires": {"type": "array", "items": {"type": "string", "enum": ["main", "sample", "gift"]},
+                         "description": "The roles the gift box waits for (the warehouse's setting)"}}}
 ORDER_OUT = {"type": "object", "required": ["order_no", "status", "timeline", "snapshot", "scans"],
              "properties": {"order_no": STR, "channel": STR, "status": STR,
                             "waybill_no": {"type": ["string", "null"]},
@@ -284,7 +286,8 @@ def openapi_document() -> dict[str, Any]:
             params=[_query("warehouse", "Warehouse code (default: the first)")],
             errors=(401, 403, 404), tag="live")},
         "/api/v1/warehouses/{code}/settings": {"put": _op(
-            "Per-warehouse rules: status flow, SLAs, carrier cut-off, alert thresholds",
+            "Per-warehouse rules: status flow, SLAs, carrier cut-off, alert thresholds, what the "
+            "gift box waits for; every change is audited (settings_changed)",
             ["supervisor", "integration"], {"200": _resp("The merged settings", OBJ)},
             {"type": "object", "properties": {
                 "slas": {"type": "object", "additionalProperties": {
@@ -296,7 +299,11 @@ def openapi_document() -> dict[str, Any]:
                 "error_rate_window_minutes": {"type": "integer"},
                 "utc_offset_minutes": {"type": "integer"},
                 "flow": {"type": "array", "items": STR},
-                "optional_steps": {"type": "array", "items": STR}}},
+                "optional_steps": {"type": "array", "items": STR},
+                "giftbox_requires": {"type": "string", "enum": ["main_samples_gifts", "main_samples"],
+                                     "description": "main_samples_gifts (default): the gift box is "
+                                                    "refused while a main, sample or gift line is "
+                                                    "short; main_samples: gifts may follow the box"}}},
             params=[_path("code", "Warehouse code")], errors=(400, 401, 403), tag="live")},
         "/api/v1/devices": {
             "post": _op(
