@@ -35,6 +35,16 @@ def _secret_key(instance: Path, environ: Mapping[str, str]) -> str:
     return key
 
 
+def _serial_port_globs(text: str | None) -> list[str]:
+    from floor.devices.domain import parse_port_globs
+    return list(parse_port_globs(text))
+
+
+def _networks(text: str | None) -> tuple[Any, ...]:
+    from floor.destinations import parse_networks
+    return parse_networks(text)
+
+
 def load_config(overrides: Mapping[str, Any] | None = None,
                 environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     env = os.environ if environ is None else environ
@@ -87,6 +97,9 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         "DEVICES_FILE": env.get("FLOOR_DEVICES_FILE") or None,
         # Whether this process reads serial ports: only on the host the scanners are plugged into.
         "SERIAL_READERS": env.get("FLOOR_SERIAL_READERS", "1") != "0",
+        # The only paths a serial scanner may be opened on (comma-separated patterns, `*` within
+        # one path component); unset: /dev/serial/by-id/*, /dev/ttyUSB* ... (floor.devices.domain).
+        "SERIAL_PORT_GLOBS": _serial_port_globs(env.get("FLOOR_SERIAL_PORT_GLOBS")),
         "BENCH_ENDPOINTS": env.get("FLOOR_BENCH_ENDPOINTS") == "1",
         # Label printers: file-driver printers may write only under these folders (os.pathsep
         # separated); the font ^A@ uses for non-ASCII text; the raw TCP send timeout.
@@ -94,12 +107,24 @@ def load_config(overrides: Mapping[str, Any] | None = None,
                              .split(os.pathsep) if p],
         "LABEL_CJK_FONT": env.get("FLOOR_LABEL_CJK_FONT") or "E:SIMSUN.TTF",
         "PRINT_TIMEOUT_S": float(env.get("FLOOR_PRINT_TIMEOUT_S", 5)),
+        # Networks a TCP label printer may not be (comma-separated CIDRs, checked at registration
+        # and on every address the host resolves to at each send); unset: the webhooks' default
+        # list in floor.destinations (link-local/metadata, 0.0.0.0/8, multicast), "" none.
+        "PRINTER_BLOCKED_NETWORKS": _networks(env.get("FLOOR_PRINTER_BLOCKED_NETWORKS")),
         # CCTV evidence: recordings are read only from under this folder; the watcher (off by
         # default) registers new files dropped there; the margin before and after packing.
         "RECORDINGS_ROOT": env.get("FLOOR_RECORDINGS_ROOT") or str(instance / "recordings"),
         "RECORDINGS_WATCH": env.get("FLOOR_RECORDINGS_WATCH") == "1",
         "RECORDINGS_WATCH_INTERVAL_S": float(env.get("FLOOR_RECORDINGS_WATCH_INTERVAL_S", 30)),
         "EVIDENCE_MARGIN_S": float(env.get("FLOOR_EVIDENCE_MARGIN_S", 5)),
+        # An evidence clip export (MP4) covers at most this long; at most this many are built at
+        # once, more wait EVIDENCE_CLIP_WAIT_S, then get 503 clip_export_busy.
+        "EVIDENCE_CLIP_MAX_S": float(env.get("FLOOR_EVIDENCE_CLIP_MAX_S", 1800)),
+        "EVIDENCE_CLIP_EXPORTS": max(1, int(env.get("FLOOR_EVIDENCE_CLIP_EXPORTS", 2))),
+        "EVIDENCE_CLIP_WAIT_S": float(env.get("FLOOR_EVIDENCE_CLIP_WAIT_S", 2)),
+        # Photos (/decode, return photos): the pixels an image may declare in its header; a larger
+        # one is refused (413 image_too_large) before it is decoded.
+        "IMAGE_MAX_PIXELS": int(env.get("FLOOR_IMAGE_MAX_PIXELS", 40_000_000)),
         # Frame JPEGs and clips are rebuilt on demand: the cache keeps the recently used ones.
         "EVIDENCE_CACHE_MB": float(env.get("FLOOR_EVIDENCE_CACHE_MB", 2048)),
     }

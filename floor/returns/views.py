@@ -10,12 +10,15 @@ from flask_babel import gettext as _
 from floor import labels
 from floor.api import actor_of, run
 from floor.auth.security import actor, current_principal, requires
-from floor.auth.scope import WITHIN, check_object, scope_filtered, scoped, warehouse_arg
+from floor.auth.scope import (WITHIN, check_object, order_warehouse_id, scope_filtered, scoped,
+                              warehouse_arg, warehouse_scope)
 from floor.db import db_session
 from floor.errors import ApiError, json_body
 from floor.packing.domain import DomainError
 from floor.publish import publish
 from floor.returns import operations
+from floor.scan import imaging
+from floor.scan.views import image_refusal
 
 bp = Blueprint("returns", __name__)
 API = "/api/v1/returns"
@@ -33,6 +36,9 @@ def _verdict_message(verdict: str, params: dict[str, Any]) -> str:
         "foreign_item": _("Never in this order: swapped goods?"),
         "over_returned": _("More came back than was packed."),
         "unreadable": _("Unreadable code: scan again."),
+        "invalid_gs1": _("GS1 label refused: AI (%(ai)s) is malformed. Not counted.",
+                         ai=params.get("ai") or "-"),
+        "logistic_unit": _("A case or pallet label, not one unit: scan each unit. Not counted."),
     }
     return texts.get(verdict, verdict)
 
@@ -77,7 +83,8 @@ def create_return():  # type: ignore[no-untyped-def]
     def op(s):  # type: ignore[no-untyped-def]
         if isinstance(data.get("order_no"), str):
             check_object(s, "order", data["order_no"])
-        ret, events = operations.create_return(s, data, actor_of(principal))
+        ret, events = operations.create_return(s, data, actor_of(principal),
+                                               order_warehouse_id(s, data))
         return operations.detail(s, ret), events
 
     body, events = run(op)
@@ -110,7 +117,7 @@ def list_returns():  # type: ignore[no-untyped-def]
 @scoped(code="return_code")
 def by_code(code: str):  # type: ignore[no-untyped-def]
     s = db_session()
-    ret = _domain(lambda: operations.by_code(s, code))
+    ret = _domain(lambda: operations.by_code(s, code, warehouse_scope()))
     return jsonify(operations.detail(s, ret))
 
 
@@ -150,7 +157,14 @@ def scan_photo(rma_no: str, scan_id: str):  # type: ignore[no-untyped-def]
     data = upload.read(operations.MAX_PHOTO_BYTES + 1)
     if len(data) > operations.MAX_PHOTO_BYTES:
         raise ApiError("image_too_large", "A photo is at most 5 MB.", 413)
-    jpeg = _as_jpeg(data)
+    try:
+        # The size its header declares is checked before any decoding; the decoding and
+        # re-encoding share the decoder's slots and run off the event loop, as /decode does.
+        imaging.check_dimensions(data, current_app.config["IMAGE_MAX_PIXELS"])
+        with imaging.image_slot():
+            jpeg = imaging.run_off_loop(_as_jpeg, data)
+    except imaging.ImageError as exc:
+        raise image_refusal(exc) from None
     principal = actor()
     instance = current_app.config["INSTANCE_PATH"]
     body = run(lambda s: operations.attach_photo(s, rma_no, scan_id, jpeg, instance,

@@ -45,20 +45,31 @@ costs the whole chain: about 0.2 s for a label-sized image, several seconds for 
 
 The decoding is CPU-bound (the libraries release the GIL): `run_off_loop` keeps it off a
 gevent worker's event loop.
+
+Untrusted input: an image's size is read from its header (`image_dimensions`) and an image of
+more than `MAX_PIXELS` is refused before any pixel is decoded (a 100 KB PNG may declare
+30000 x 30000 pixels: gigabytes once decoded). One engine failing (pyzbar raises `ValueError`
+on a symbol whose orientation zbar reports as unknown, an OpenCV pass raising `cv2.error`)
+costs only that engine's reads: the others' are kept and the failure is logged once per engine
+and kind of error per process.
 """
 from __future__ import annotations
 
+import logging
 import os
+import struct
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import cv2
 import numpy as np
 
-MAX_PIXELS = 40_000_000          # larger images are refused, not decoded for seconds
+MAX_PIXELS = 40_000_000          # larger images are refused, not decoded (config IMAGE_MAX_PIXELS)
+T = TypeVar("T")
 
 # Contract names of the formats, from each library's own.
 _ZXING_FORMATS = {"EAN13": "EAN-13", "EAN8": "EAN-8", "UPCA": "UPC-A", "UPCE": "UPC-E",
@@ -75,10 +86,17 @@ _ZBAR_FORMATS = {"EAN13": "EAN-13", "EAN8": "EAN-8", "UPCA": "UPC-A", "UPCE": "U
                  "DATABAR_EXP": "DataBarExpanded", "CODABAR": "Codabar"}
 
 
+log = logging.getLogger(__name__)
+
+
 class ImageError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code, self.message, self.extra = code, message, extra    # extra: fields of the answer
+
+    @property
+    def status(self) -> int:
+        return {"image_too_large": 413, "decoder_busy": 503}.get(self.code, 400)
 
 
 @dataclass(frozen=True)
@@ -92,15 +110,159 @@ class Read:
     box: tuple[int, int, int, int] | None = field(default=None, compare=False)
 
 
-def load_gray(data: bytes) -> np.ndarray:
+# --- the size an image declares, read from its header ----------------------------------------
+
+SUPPORTED_FORMATS = ("JPEG", "PNG", "WebP", "GIF", "BMP", "TIFF")
+# JPEG start-of-frame markers (SOF0-15 less DHT C4, JPG C8 and DAC CC): they carry the size.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _unreadable(what: str) -> ImageError:
+    return ImageError("invalid_image", f"The image's {what} header is not readable.")
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            raise _unreadable("JPEG")
+        marker = data[i + 1]
+        if marker == 0xFF:              # fill byte
+            i += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):   # stand-alone markers
+            i += 2
+            continue
+        if marker in (0xD9, 0xDA):      # end of image / start of scan before any frame header
+            break
+        (length,) = struct.unpack(">H", data[i + 2:i + 4])
+        if marker in _JPEG_SOF:
+            if i + 9 > len(data):
+                break
+            height, width = struct.unpack(">HH", data[i + 5:i + 9])
+            return width, height
+        if length < 2:
+            break
+        i += 2 + length
+    raise _unreadable("JPEG")
+
+
+def _webp_size(data: bytes) -> tuple[int, int]:
+    chunk, body = data[12:16], data[20:30]
+    if chunk == b"VP8X" and len(body) >= 10:
+        return (1 + int.from_bytes(body[4:7], "little"), 1 + int.from_bytes(body[7:10], "little"))
+    if chunk == b"VP8L" and len(body) >= 5 and body[0] == 0x2F:
+        bits = int.from_bytes(body[1:5], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 " and len(body) >= 10 and body[3:6] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", body[6:10])
+        return width & 0x3FFF, height & 0x3FFF
+    raise _unreadable("WebP")
+
+
+def _tiff_size(data: bytes) -> tuple[int, int]:
+    """Of the first image (the one OpenCV decodes): tags 256 (width) and 257 (length)."""
+    order = "<" if data[:2] == b"II" else ">"
+    try:
+        (ifd,) = struct.unpack(order + "I", data[4:8])
+        (count,) = struct.unpack(order + "H", data[ifd:ifd + 2])
+        size: dict[int, int] = {}
+        for k in range(count):
+            entry = data[ifd + 2 + 12 * k: ifd + 14 + 12 * k]
+            tag, kind = struct.unpack(order + "HH", entry[:4])
+            if tag in (256, 257):
+                size[tag] = struct.unpack(order + ("H" if kind == 3 else "I"),
+                                          entry[8:10] if kind == 3 else entry[8:12])[0]
+        return size[256], size[257]
+    except (struct.error, KeyError):
+        raise _unreadable("TIFF") from None
+
+
+def image_dimensions(data: bytes) -> tuple[str, int, int]:
+    """(format, width, height) as the file's header declares them, without decoding a pixel.
+    Only the formats of SUPPORTED_FORMATS are accepted (each told by its leading bytes, as
+    OpenCV tells them); anything else is refused: its size could not be checked."""
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", data[16:24])
+            return "PNG", width, height
+        if data[:3] == b"\xff\xd8\xff":
+            return ("JPEG", *_jpeg_size(data))
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return ("WebP", *_webp_size(data))
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            # The logical screen: every frame is drawn on it.
+            width, height = struct.unpack("<HH", data[6:10])
+            return "GIF", width, height
+        if data[:2] == b"BM":
+            (header,) = struct.unpack("<I", data[14:18])
+            if header == 12:             # OS/2 BITMAPCOREHEADER
+                width, height = struct.unpack("<HH", data[18:22])
+            else:                        # height < 0: stored top-down
+                width, height = struct.unpack("<ii", data[18:26])
+            return "BMP", abs(width), abs(height)
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            return ("TIFF", *_tiff_size(data))
+    except struct.error:
+        raise ImageError("invalid_image", "The image's header is cut short.") from None
+    raise ImageError("invalid_image", "The file is not a JPEG, PNG, WebP, GIF, BMP or TIFF image.",
+                     formats=list(SUPPORTED_FORMATS))
+
+
+def check_dimensions(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """The declared (width, height); refused (image_too_large, 413) over `max_pixels`, before
+    anything is decoded."""
     if not data:
         raise ImageError("invalid_image", "The image is empty.")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if image is None:
+    _fmt, width, height = image_dimensions(data)
+    if width <= 0 or height <= 0:
+        raise ImageError("invalid_image", "The image declares no pixels.")
+    if width * height > max_pixels:
+        raise ImageError("image_too_large",
+                         f"The image has {width} x {height} pixels; at most {max_pixels} are read.",
+                         params={"max_pixels": max_pixels, "width": width, "height": height})
+    return width, height
+
+
+def load_gray(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    check_dimensions(data, max_pixels)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    except cv2.error:
+        image = None
+    if image is None or image.size == 0:
         raise ImageError("invalid_image", "The file is not an image OpenCV can read.")
-    if image.shape[0] * image.shape[1] > MAX_PIXELS:
-        raise ImageError("image_too_large", "The image has more than 40 million pixels.")
+    if image.shape[0] * image.shape[1] > max_pixels:   # a header that lied
+        raise ImageError("image_too_large", f"The image has more than {max_pixels} pixels.",
+                         params={"max_pixels": max_pixels})
     return image
+
+
+# --- one engine failing costs only its own reads ------------------------------------------------
+
+_FAILURES_LOGGED: set[tuple[str, str]] = set()
+_FAILURES_LOCK = threading.Lock()
+
+
+def _engine_failed(engine: str, exc: Exception) -> None:
+    """Logged once per (engine, kind of error) per process: a flood of such photos must not
+    flood the log."""
+    key = (engine, type(exc).__name__)
+    with _FAILURES_LOCK:
+        if key in _FAILURES_LOGGED:
+            return
+        _FAILURES_LOGGED.add(key)
+    log.warning("%s failed on an image (%s: %s); its reads are dropped, the other engines' kept "
+                "(logged once per engine and kind of error)", engine, type(exc).__name__, exc,
+                exc_info=exc)
+
+
+def _guarded(engine: str, fn: Callable[[np.ndarray], T], image: np.ndarray, failed: T) -> T:
+    try:
+        return fn(image)
+    except Exception as exc:  # noqa: BLE001 - any library failure is that engine's alone
+        _engine_failed(engine, exc)
+        return failed
 
 
 _ENGINES: dict[str, Any] = {}
@@ -122,6 +284,15 @@ def engines() -> dict[str, Any]:
 
 
 def read_zxing(image: np.ndarray) -> list[Read]:
+    return _guarded("zxing-cpp", _read_zxing, image, [])
+
+
+def read_zbar(image: np.ndarray) -> list[Read]:
+    """pyzbar needs the system's libzbar; without it this engine reads nothing."""
+    return _guarded("zbar", _read_zbar, image, [])
+
+
+def _read_zxing(image: np.ndarray) -> list[Read]:
     zxingcpp = engines()["zxingcpp"]
     out = []
     for result in zxingcpp.read_barcodes(image, text_mode=zxingcpp.TextMode.Plain):
@@ -135,8 +306,7 @@ def read_zxing(image: np.ndarray) -> list[Read]:
     return out
 
 
-def read_zbar(image: np.ndarray) -> list[Read]:
-    """pyzbar needs the system's libzbar; without it this engine reads nothing."""
+def _read_zbar(image: np.ndarray) -> list[Read]:
     pyzbar = engines()["pyzbar"]
     if pyzbar is None:
         return []
@@ -279,7 +449,7 @@ def decode_passes(gray: np.ndarray, passes: Iterable[str] | None = None) -> tupl
     for name in PASSES if passes is None else passes:
         if time.perf_counter() - started > FALLBACK_BUDGET_S:
             break   # a photo of nothing must not hold a core for seconds
-        prepared = PASSES[name](work)
+        prepared = _guarded(f"OpenCV ({name})", PASSES[name], work, None)
         if prepared is not None:
             reads = _trusted(_both(prepared))
             if reads:
@@ -293,9 +463,6 @@ def decode_passes(gray: np.ndarray, passes: Iterable[str] | None = None) -> tupl
 
 def decode_array(gray: np.ndarray) -> list[Read]:
     return decode_passes(gray)[0]
-
-
-T = TypeVar("T")
 
 
 def run_off_loop(fn: Callable[..., T], *args: Any) -> T:
@@ -312,22 +479,31 @@ def run_off_loop(fn: Callable[..., T], *args: Any) -> T:
     return gevent.get_hub().threadpool.apply(fn, args)
 
 
-# At most this many photos are decoded at once; more wait briefly, then get "busy". Decoding is
-# CPU-bound: without a limit a burst of uploads would starve the scan path.
+# At most this many photos (decoded for barcodes, or return photos re-encoded) are worked on at
+# once; more wait briefly, then get "busy". The work is CPU-bound: without a limit a burst of
+# uploads would starve the scan path.
 DECODE_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2)))
 DECODE_WAIT_S = 5.0
 
 
-def decode_image(data: bytes) -> list[Read]:
-    return decode_array(load_gray(data))
-
-
-def decode_upload(data: bytes) -> list[Read]:
-    """The service's entry: a decode slot taken where the request runs (thread or greenlet),
-    the work itself off any event loop."""
+@contextmanager
+def image_slot() -> Iterator[None]:
+    """One of DECODE_SLOTS, taken where the request runs (thread or greenlet)."""
     if not DECODE_SLOTS.acquire(timeout=DECODE_WAIT_S):
         raise ImageError("decoder_busy", "Too many photos are being decoded; try again shortly.")
     try:
-        return run_off_loop(decode_image, data)
+        yield
     finally:
         DECODE_SLOTS.release()
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> list[Read]:
+    return decode_array(load_gray(data, max_pixels))
+
+
+def decode_upload(data: bytes, max_pixels: int = MAX_PIXELS) -> list[Read]:
+    """The service's entry: the size checked from the header first (no slot is taken for an
+    image refused anyway), then a decode slot, the work itself off any event loop."""
+    check_dimensions(data, max_pixels)
+    with image_slot():
+        return run_off_loop(decode_image, data, max_pixels)

@@ -194,3 +194,100 @@ def test_fuse_keeps_one_reading_per_symbol_and_every_symbol():
     # Two equal texts from one engine at two places are one answer (the same code twice).
     twice = [Read("A", "QRCode", None, "zbar", (0, 0, 5, 5)), Read("A", "QRCode", None, "zbar", (50, 50, 55, 55))]
     assert len(fuse([], twice)) == 1
+
+
+# --- the size an image declares, from its header ----------------------------------------------
+
+def _encoded(fmt: str, image: np.ndarray) -> bytes:
+    """`image` saved as `fmt` by OpenCV, or by Pillow for GIF (OpenCV cannot write it)."""
+    if fmt == "gif":
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, "GIF")
+        return buf.getvalue()
+    params = {"webp-lossy": [cv2.IMWRITE_WEBP_QUALITY, 60],
+              "webp-lossless": [cv2.IMWRITE_WEBP_QUALITY, 101],
+              "jpeg-progressive": [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]}.get(fmt, [])
+    ext = {"webp-lossy": ".webp", "webp-lossless": ".webp", "jpeg-progressive": ".jpg"}.get(fmt, "." + fmt)
+    ok, data = cv2.imencode(ext, image, params)
+    assert ok
+    return data.tobytes()
+
+
+FORMATS = ["png", "jpg", "jpeg-progressive", "webp-lossy", "webp-lossless", "gif", "bmp", "tiff"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_header_size_is_the_decoded_size(fmt):
+    image = (np.random.default_rng(3).random((37, 53)) * 255).astype(np.uint8)
+    data = _encoded(fmt, image)
+    _name, width, height = imaging.image_dimensions(data)
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert (width, height) == (decoded.shape[1], decoded.shape[0]) == (53, 37)
+
+
+def _declaring(fmt: str, data: bytes, width: int, height: int) -> bytes:
+    """`data` with its header edited to declare `width` x `height` (pixels left as they are)."""
+    out = bytearray(data)
+    if fmt == "png":
+        out[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    elif fmt in ("jpg", "jpeg-progressive"):
+        i = next(i for i in range(2, len(out)) if out[i] == 0xFF and out[i + 1] in (0xC0, 0xC2))
+        out[i + 5:i + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    elif fmt == "webp-lossy":
+        assert out[12:16] == b"VP8 "
+        out[26:30] = width.to_bytes(2, "little") + height.to_bytes(2, "little")
+    elif fmt == "webp-lossless":
+        assert out[12:16] == b"VP8L"
+        bits = int.from_bytes(out[21:25], "little") & ~((1 << 28) - 1)
+        out[21:25] = (bits | (width - 1) | (height - 1) << 14).to_bytes(4, "little")
+    elif fmt == "gif":
+        out[6:10] = width.to_bytes(2, "little") + height.to_bytes(2, "little")
+    elif fmt == "bmp":
+        out[18:26] = width.to_bytes(4, "little") + (-height).to_bytes(4, "little", signed=True)
+    elif fmt == "tiff":
+        order = "little" if out[:2] == b"II" else "big"
+        ifd = int.from_bytes(out[4:8], order)
+        for k in range(int.from_bytes(out[ifd:ifd + 2], order)):
+            entry = ifd + 2 + 12 * k
+            tag, kind = int.from_bytes(out[entry:entry + 2], order), int.from_bytes(out[entry + 2:entry + 4], order)
+            if tag in (256, 257):
+                value = width if tag == 256 else height
+                size = 2 if kind == 3 else 4
+                out[entry + 8:entry + 8 + size] = value.to_bytes(size, order)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_an_image_declaring_too_many_pixels_is_refused_from_its_header(fmt):
+    """Each format edited to declare the largest size it can (GIF and WebP's simple forms top
+    out at 65535 and 16383 a side): refused, with the limit, without decoding."""
+    side = {"gif": 65535, "webp-lossy": 16383, "webp-lossless": 16383}.get(fmt, 30000)
+    data = _declaring(fmt, _encoded(fmt, np.full((37, 53), 200, np.uint8)), side, side)
+    with pytest.raises(imaging.ImageError) as refused:
+        imaging.check_dimensions(data, 40_000_000)
+    assert refused.value.code == "image_too_large" and refused.value.status == 413
+    assert refused.value.extra["params"] == {"max_pixels": 40_000_000, "width": side, "height": side}
+
+
+@pytest.mark.parametrize("data", [b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0\x00\x10JFIF",
+                                  b"RIFF\x00\x00\x00\x00WEBPVP8X", b"GIF89a\x01", b"BM\x00",
+                                  b"II*\x00\xff\xff\x00\x00", b"P5\n1 1\n255\n\x00", b"not an image"])
+def test_a_header_cut_short_or_of_another_format_is_invalid(data):
+    with pytest.raises(imaging.ImageError) as refused:
+        imaging.check_dimensions(data)
+    assert refused.value.code == "invalid_image" and refused.value.status == 400
+
+
+def test_one_engine_failing_keeps_the_others_reads(monkeypatch):
+    def broken(image):  # type: ignore[no-untyped-def]
+        raise ValueError("4294967295 is not a valid ZBarOrientation")
+
+    monkeypatch.setattr(imaging, "_read_zbar", broken)
+    monkeypatch.setattr(imaging, "_FAILURES_LOGGED", set())
+    reads, by = imaging.decode_passes(label("QRCode", QR))
+    assert [(r.text, r.engine) for r in reads] == [(QR, "zxing-cpp")] and by == "plain"
+    assert imaging._FAILURES_LOGGED == {("zbar", "ValueError")}
