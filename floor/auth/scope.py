@@ -91,7 +91,15 @@ def bind_station_to_scope(s: Session, station: str) -> None:
 
 def _order(s: Session, order_no: Any) -> list[Any]:
     from floor.packing.models import Order
-    return list(s.scalars(select(Order.warehouse_id).where(Order.order_no == str(order_no)).limit(10)))
+    query = select(Order.warehouse_id).where(Order.order_no == str(order_no))
+    scope = warehouse_scope()
+    if scope is not None:
+        # Order numbers are per warehouse: the caller's own order of that number is the one
+        # it names, whatever other warehouses use the number for.
+        own = s.scalar(query.where(Order.warehouse_id == scope).limit(1))
+        if own is not None:
+            return [own]
+    return list(s.scalars(query.limit(10)))
 
 
 def _wave(s: Session, wave_no: Any) -> list[Any]:
@@ -125,7 +133,7 @@ def _return_code(s: Session, code: Any) -> list[Any]:
     from floor.packing.domain import DomainError
     from floor.returns.operations import by_code
     try:
-        ret = by_code(s, str(code))
+        ret = by_code(s, str(code), warehouse_scope())
     except DomainError:
         return []
     return [warehouse_id_of_code(s, ret.warehouse)]
@@ -175,6 +183,14 @@ def _printer(s: Session, printer_id: Any) -> list[Any]:
     return [] if station is None else (_station(s, station) or [None])
 
 
+def _device(s: Session, device_id: Any) -> list[Any]:
+    from floor.devices.models import Device
+    row = s.execute(select(Device.station).where(Device.device_id == str(device_id))).first()
+    if row is None:
+        return []
+    return (_station(s, row.station) or [None]) if row.station else [None]
+
+
 def _print_job(s: Session, job_id: Any) -> list[Any]:
     from floor.devices.models import Printer, PrintJob
     row = s.execute(select(PrintJob.order_no, Printer.station)
@@ -206,6 +222,7 @@ KINDS: dict[str, tuple[Resolver, str, str]] = {
     "camera": (_camera, "unknown_camera", "No camera {}."),
     "recording": (_recording, "unknown_recording", "No recording {}."),
     "printer": (_printer, "unknown_printer", "No printer {}."),
+    "device": (_device, "unknown_device", "No device {}."),
     "print_job": (_print_job, "unknown_job", "No print job {}."),
     "token": (_token, "unknown_token", "No token {}."),
 }
@@ -271,6 +288,28 @@ def all_warehouses_only(view: F) -> F:
     return checked  # type: ignore[return-value]
 
 
+def order_warehouse_id(s: Session, data: Any = None) -> int | None:
+    """Which warehouse's order an order number names for this caller (order numbers are per
+    warehouse): the caller's own when limited to one; else the warehouse named by `?warehouse=`
+    (or the body's `warehouse`); else None: any, and a number several warehouses use is then
+    refused as `ambiguous_order`. Naming another warehouse than one's own is refused (403)."""
+    from flask import request
+    named = request.args.get("warehouse")
+    if named is None and isinstance(data, dict) and isinstance(data.get("warehouse"), str):
+        named = data["warehouse"]
+    if named is not None and (not named or len(named) > 32 or any(ord(c) < 32 for c in named)):
+        raise ApiError("invalid_field", "Parameter 'warehouse' is not valid.", field="warehouse")
+    scope = warehouse_scope()
+    if named:
+        check_warehouse_code(s, named)
+    if scope is not None or not named:
+        return scope
+    found = warehouse_id_of_code(s, named)
+    if found is None:
+        raise ApiError("unknown_warehouse", f"No warehouse {named}.", 404)
+    return found
+
+
 def warehouse_arg(given: str | None) -> str | None:
     """A listing's `?warehouse=`: a caller limited to one warehouse gets that one (naming
     another is refused); a caller of every warehouse gets what it named (None: all)."""
@@ -281,3 +320,98 @@ def warehouse_arg(given: str | None) -> str | None:
     if given:
         check_warehouse_code(s, given)
     return scope_code(s, scope)
+
+
+# --- objects named in a body ---------------------------------------------------------------------
+
+UPSERT, USE = "upsert", "use"
+REFUSAL_AUDIT_S = 300.0
+_refusals_seen: dict[tuple[str, ...], float] = {}
+
+
+def check_not_elsewhere(s: Session, kind: str, value: Any, field: str) -> None:
+    """A create-or-update naming an existing object by its id: one that is now in another
+    warehouse (its station is another warehouse's) is refused with 409 `<field>_in_use`, so a
+    one-warehouse account cannot move it to its own station, take it over or replay it. What
+    it is and where it is are not shown. The refusal is audited (once per caller and id per
+    REFUSAL_AUDIT_S)."""
+    from flask import g
+    scope = warehouse_scope()
+    if scope is None or not isinstance(value, str) or not value.strip():
+        return
+    checked = g.setdefault("floor_ids_checked", set())
+    if (kind, value.strip()) in checked:          # the route's rule and the shared use case's
+        return
+    if allows(scope, warehouses_of(s, kind, value.strip())):
+        checked.add((kind, value.strip()))
+        return
+    _audit_refusal(f"{field}_in_use", f"{kind}:{value.strip()[:64]}")
+    raise ApiError(f"{field}_in_use",
+                   _("That %(field)s is already in use in another warehouse; choose another.",
+                     field=field), 409, field=field)
+
+
+def _audit_refusal(code: str, target: str) -> None:
+    import time
+
+    from flask import current_app
+
+    from floor.auth.security import audit_now, current_principal, who_of
+    principal = current_principal()
+    key = (current_app.config["DATABASE_URL"], str(getattr(principal, "name", "")), code, target)
+    now = time.monotonic()
+    if _refusals_seen.get(key, 0.0) > now:
+        return
+    if len(_refusals_seen) > 10_000:
+        _refusals_seen.clear()
+    _refusals_seen[key] = now + REFUSAL_AUDIT_S
+    audit_now("other_warehouse_object", who_of(principal), target, "refused", {"code": code})
+
+
+def check_body_objects(s: Session, data: Any, fields: dict[str, tuple[str, str]]) -> None:
+    """The ids a body names (`fields`: body field -> (kind, UPSERT | USE)), against the caller's
+    warehouse: an upsert of another warehouse's object is 409 `<field>_in_use`; an object to
+    use (a printer to print on) of another warehouse answers as missing (404)."""
+    if warehouse_scope() is None or not isinstance(data, dict):
+        return
+    for field, (kind, mode) in fields.items():
+        value = data.get(field)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        if mode == UPSERT:
+            check_not_elsewhere(s, kind, value, field)
+        else:
+            check_object(s, kind, value.strip())
+
+
+def _body_rule(mode: str, fields: dict[str, str]) -> Callable[[F], F]:
+    for kind in fields.values():
+        if kind not in KINDS:
+            raise ValueError(f"unknown scope kind {kind}")
+
+    def wrap(view: F) -> F:
+        declared = {**getattr(view, "floor_body", {}), **{f: (k, mode) for f, k in fields.items()}}
+
+        @functools.wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if warehouse_scope() is not None:
+                from flask import request
+                data = request.get_json(force=True, silent=True)
+                check_body_objects(db_session(), data, declared)
+            return view(*args, **kwargs)
+        checked.floor_body = declared  # type: ignore[attr-defined]
+        return checked  # type: ignore[return-value]
+    return wrap
+
+
+def upserts(**fields: str) -> Callable[[F], F]:
+    """Each keyword names a body field holding the id of the object the route creates or
+    updates (`device_id="device"`): an existing one of another warehouse is refused (409).
+    The access tests walk these declarations from the URL map."""
+    return _body_rule(UPSERT, fields)
+
+
+def uses(**fields: str) -> Callable[[F], F]:
+    """Each keyword names a body field holding the id of an existing object the route acts
+    with (`printer_id="printer"`): one of another warehouse answers as missing (404)."""
+    return _body_rule(USE, fields)

@@ -16,7 +16,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from floor import labels
+from floor import destinations, labels
 from floor.db import utcnow
 from floor.devices.models import Printer, PrintJob
 from floor.eventlog import PendingEvent, record_event
@@ -85,10 +85,13 @@ def _printer_event(s: Session, printer: Printer, by: str, why: str, now: dt.date
                         {**printer_view(printer), "by": by, "why": why, "at": now.isoformat()}, now)
 
 
-def register_printer(s: Session, data: dict[str, Any], actor: Actor,
-                     file_roots: Sequence[str]) -> tuple[Printer, bool, list[PendingEvent]]:
-    """Create or change a printer. A TCP printer is `host:port`; a file printer's folder must be
-    absolute and inside the allowed print folder (FLOOR_PRINT_FILE_ROOT)."""
+def register_printer(s: Session, data: dict[str, Any], actor: Actor, file_roots: Sequence[str],
+                     blocked: Sequence[destinations.Network] = ()
+                     ) -> tuple[Printer, bool, list[PendingEvent]]:
+    """Create or change a printer. A TCP printer is `host:port`, not an address in a blocked
+    network (`blocked`, FLOOR_PRINTER_BLOCKED_NETWORKS; host names are checked at each send);
+    a file printer's folder must be absolute and inside the allowed print folder
+    (FLOOR_PRINT_FILE_ROOT)."""
     from floor.devices.printing import file_folder, parse_tcp_address
 
     printer_id = clean_identifier(data, "printer_id")
@@ -103,6 +106,10 @@ def register_printer(s: Session, data: dict[str, Any], actor: Actor,
             host, port = parse_tcp_address(address)
         except ValueError as exc:
             raise DomainError("invalid_address", str(exc), 400, field="address") from None
+        if destinations.literal_blocked(host, blocked):
+            raise DomainError("blocked_destination", "The printer's address is in a network "
+                              "printers may not reach (FLOOR_PRINTER_BLOCKED_NETWORKS).", 400,
+                              field="address")
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     else:
         if not address.startswith("/"):
@@ -297,7 +304,7 @@ def set_auto_print(s: Session, code: str, data: dict[str, Any]) -> dict[str, Any
 # --- results from the print queue ------------------------------------------------------------
 
 def _order_of(s: Session, job: PrintJob) -> Order | None:
-    """The job's order (order numbers may repeat across channels: then the one whose waybill
+    """The job's order (order numbers may repeat across channels and warehouses: then the one whose waybill
     is on the label)."""
     if not job.order_no:
         return None

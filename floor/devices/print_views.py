@@ -8,8 +8,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from floor import labels
 from floor.api import actor_of, run
 from floor.auth.security import actor, requires
-from floor.auth.scope import (allows, check_station_code, scope_filtered, scope_free, scoped,
-                               warehouse_scope, warehouses_of)
+from floor.auth.scope import (allows, bind_station_to_scope, check_station_code,
+                               order_warehouse_id, scope_filtered, scope_free, scoped, upserts,
+                               uses, warehouse_scope, warehouses_of)
 from floor.db import db_session
 from floor.devices import print_operations as operations
 from floor.errors import ApiError, json_body
@@ -43,15 +44,19 @@ def _read(fn: Any) -> Any:
 
 @bp.post("/printers")
 @requires("supervisor", "integration")
-@scope_filtered("the station must be the caller's warehouse's")
+@scope_filtered("the station and the printer's current station must be the caller's warehouse's")
+@upserts(printer_id="printer")
 def register_printer():  # type: ignore[no-untyped-def]
     data = json_body()
     principal = actor()
     roots = current_app.config["PRINT_FILE_ROOTS"]
+    blocked = current_app.config["PRINTER_BLOCKED_NETWORKS"]
 
     def op(s):  # type: ignore[no-untyped-def]
         check_station_code(s, data.get("station"))
-        printer, created, events = operations.register_printer(s, data, actor_of(principal), roots)
+        printer, created, events = operations.register_printer(s, data, actor_of(principal), roots,
+                                                               blocked)
+        bind_station_to_scope(s, printer.station)
         return operations.printer_view(printer), created, events
 
     body, created, events = run(op)
@@ -73,6 +78,7 @@ def list_printers():  # type: ignore[no-untyped-def]
 @bp.post("/printers/<printer_id>/labels")
 @requires("supervisor")
 @scoped(printer_id="printer")
+@upserts(job_id="print_job")
 def print_place_label(printer_id: str):  # type: ignore[no-untyped-def]
     data = json_body(required=("kind", "code"))
     principal = actor()
@@ -90,18 +96,23 @@ def print_place_label(printer_id: str):  # type: ignore[no-untyped-def]
 @bp.post("/orders/<order_no>/label")
 @requires("packer", "supervisor", "device")
 @scoped(order_no="order")
+@uses(printer_id="printer")
+@upserts(job_id="print_job")
 def print_waybill(order_no: str):  # type: ignore[no-untyped-def]
     data = json_body(required=("station",))
     principal = actor()
     channel = _query_text("channel", 32, required=False)
 
     def op(s):  # type: ignore[no-untyped-def]
+        # The label goes to the station's printer: another warehouse's station is refused.
+        check_station_code(s, data.get("station"))
         station = operations.clean_text(data, "station", 32)
         job_id = operations.clean_identifier(data, "job_id", required=False)
         printer_id = operations.clean_identifier(data, "printer_id", required=False)
         device_id = operations.clean_text(data, "device_id", 64, required=False)
         assert station is not None
-        order = packing.find_order(s, order_no, channel, lock=True)
+        order = packing.find_order(s, order_no, channel, lock=True,
+                                   warehouse_id=order_warehouse_id(s, data))
         job, events = operations.print_waybill(s, order, station, actor_of(principal, device_id, station),
                                                job_id, printer_id)
         return {**operations.job_view(job), "order_status": order.status}, events

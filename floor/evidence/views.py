@@ -6,15 +6,18 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from flask import (Blueprint, current_app, jsonify, render_template, request, send_file,
                    url_for)
 
 from floor.api import actor_of, run
 from floor.auth.security import actor, requires
-from floor.auth.scope import (WITHIN, allows, check_station_code, scope_filtered, scoped,
+from floor.auth.scope import (WITHIN, allows, bind_station_to_scope, check_station_code,
+                               order_warehouse_id, scope_filtered, scoped, upserts,
                                warehouse_scope, warehouses_of)
 from floor.db import db_session
 from floor.errors import ApiError, json_body
@@ -73,6 +76,24 @@ def _prune_cache(just_written: Path) -> None:
         (root / name).unlink(missing_ok=True)
 
 
+@contextmanager
+def _export_slot() -> Iterator[None]:
+    """One of the app's EVIDENCE_CLIP_EXPORTS clip export slots; none free within
+    EVIDENCE_CLIP_WAIT_S: 503 clip_export_busy."""
+    config = current_app.config
+    slots = current_app.extensions.get("evidence_clip_slots")
+    if slots is None:
+        slots = current_app.extensions.setdefault(
+            "evidence_clip_slots", threading.BoundedSemaphore(int(config["EVIDENCE_CLIP_EXPORTS"])))
+    if not slots.acquire(timeout=float(config["EVIDENCE_CLIP_WAIT_S"])):
+        raise ApiError("clip_export_busy", "Too many clips are being exported; try again shortly.",
+                       503, params={"exports": int(config["EVIDENCE_CLIP_EXPORTS"])})
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 def _refused(exc: DomainError) -> ApiError:
     return ApiError(exc.code, exc.message, exc.status, **exc.extra)
 
@@ -114,7 +135,8 @@ def _video_error(exc: Exception) -> ApiError:
 
 @bp.post("/api/v1/cameras")
 @requires(*WRITERS)
-@scope_filtered("the station must be the caller's warehouse's")
+@scope_filtered("the station and the camera's current station must be the caller's warehouse's")
+@upserts(camera_id="camera")
 def register_camera():  # type: ignore[no-untyped-def]
     data = json_body()
     principal = actor()
@@ -122,6 +144,7 @@ def register_camera():  # type: ignore[no-untyped-def]
     def op(s):  # type: ignore[no-untyped-def]
         check_station_code(s, data.get("station"))
         row, created = operations.register_camera(s, data, actor_of(principal))
+        bind_station_to_scope(s, row.station)
         return operations.camera_view(row), created
 
     body, created = run(op)
@@ -175,7 +198,8 @@ def _frame_url(recording_id: int, frame: int) -> str:
 def _evidence(order_no: str) -> tuple[Any, dict[str, Any]]:
     s = db_session()
     try:
-        order = packing.find_order(s, order_no, request.args.get("channel"))
+        order = packing.find_order(s, order_no, request.args.get("channel"),
+                                   warehouse_id=order_warehouse_id(s))
         margin = float(current_app.config["EVIDENCE_MARGIN_S"])
         body = operations.order_evidence(s, order, margin, _root(), _frame_url)
     except DomainError as exc:
@@ -183,13 +207,25 @@ def _evidence(order_no: str) -> tuple[Any, dict[str, Any]]:
     return order, body
 
 
+def _clip_url(order: Any, body: dict[str, Any]) -> str | None:
+    """The export's URL, or None when there is nothing to export or the first camera's clip is
+    longer than an export may be (then `clip_refused` says why)."""
+    if not body["clips"]:
+        return None
+    try:
+        operations.export_parts(body, _root(), None, float(current_app.config["EVIDENCE_CLIP_MAX_S"]))
+    except DomainError as exc:
+        body["clip_refused"] = {"code": exc.code, **exc.extra}
+        return None
+    return url_for("evidence.order_clip", order_no=order.order_no, channel=order.channel)
+
+
 @bp.get("/api/v1/orders/<order_no>/evidence")
 @requires(*READERS)
 @scoped(order_no="order")
 def order_evidence(order_no: str):  # type: ignore[no-untyped-def]
     order, body = _evidence(order_no)
-    body["clip_url"] = (url_for("evidence.order_clip", order_no=order.order_no, channel=order.channel)
-                        if body["clips"] else None)
+    body["clip_url"] = _clip_url(order, body)
     return jsonify(body)
 
 
@@ -244,7 +280,8 @@ def order_clip(order_no: str):  # type: ignore[no-untyped-def]
         raise ApiError("invalid_field", "camera is a camera id.", field="camera")
     _order, body = _evidence(order_no)
     try:
-        _cam, parts, fps = operations.export_parts(body, _root(), camera)
+        _cam, parts, fps = operations.export_parts(body, _root(), camera,
+                                                   float(current_app.config["EVIDENCE_CLIP_MAX_S"]))
     except DomainError as exc:
         raise _refused(exc) from None
     db_session().rollback()
@@ -260,7 +297,9 @@ def order_clip(order_no: str):  # type: ignore[no-untyped-def]
         video.export_clip(parts, tmp, fps)
 
     try:
-        _cached(target, produce, ".mp4")
+        # A cached clip is sent as it is; building one (CPU-bound, seconds) takes an export slot.
+        with nullcontext() if target.exists() else _export_slot():
+            _cached(target, produce, ".mp4")
     except video.VideoError as exc:
         raise _video_error(exc) from None
     response = send_file(target, mimetype="video/mp4", conditional=True, max_age=3600,
@@ -279,8 +318,7 @@ def evidence_page(order_no: str):  # type: ignore[no-untyped-def]
     order, body = _evidence(order_no)
     detail = packing.order_detail(s, order)
     settings = live.merged_settings(order.warehouse.settings)
-    clip_url = (url_for("evidence.order_clip", order_no=order.order_no, channel=order.channel)
-                if body["clips"] else None)
+    clip_url = _clip_url(order, body)
     return render_template("evidence.html", order=detail, evidence=body, clip_url=clip_url,
                            returns=returns_operations.returns_of_order(s, order),
                            utc_offset_minutes=settings["utc_offset_minutes"])

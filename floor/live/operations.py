@@ -49,7 +49,7 @@ def _resume_target(s: Session, order: Order) -> str:
 
 
 def apply_order_event(s: Session, order_no: str, channel: str | None, data: dict[str, Any],
-                      actor: Actor) -> tuple[Order, list[PendingEvent]]:
+                      actor: Actor, warehouse_id: int | None = None) -> tuple[Order, list[PendingEvent]]:
     """An event from the OMS, a carrier, or a role on a screen moves one order on."""
     name = data.get("event")
     target = data.get("status")
@@ -64,7 +64,7 @@ def apply_order_event(s: Session, order_no: str, channel: str | None, data: dict
     if (name in SUPERVISOR_ONLY or target in domain.SIDE_STATES) and not reason:
         raise DomainError("reason_required", "Holding, releasing or cancelling needs a reason.")
     at = scan_domain.effective_time(scan_domain.parse_client_time(data.get("at")), utcnow())
-    order = packing.find_order(s, order_no, channel, lock=True)
+    order = packing.find_order(s, order_no, channel, lock=True, warehouse_id=warehouse_id)
     if name == "release":
         if order.status not in (domain.ON_HOLD, domain.EXCEPTION):
             raise DomainError("not_on_hold", f"Order {order.order_no} is {order.status}, not on hold.", 409)
@@ -136,6 +136,7 @@ def evaluate_alerts(s: Session, now: dt.datetime) -> list[PendingEvent]:
                                       _station_windows(s, warehouse, now, cfg),
                                       _devices_seen(s, warehouse))
         wanted += stock.low_stock_alerts(s, warehouse)
+        wanted += stock.kit_short_alerts(s, warehouse)
         events += reconcile_alerts(s, warehouse.code, wanted, now)
         _mark_silent_devices(s, warehouse, cfg, now)
     s.flush()

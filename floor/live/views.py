@@ -10,7 +10,8 @@ from sqlalchemy import select
 from floor.api import actor_of, run
 from floor.auth.operations import audit
 from floor.auth.security import actor, requires, who_of
-from floor.auth.scope import scope_filtered, scoped, warehouse_arg, warehouse_scope
+from floor.auth.scope import (order_warehouse_id, scope_filtered, scoped, warehouse_arg,
+                              warehouse_scope)
 from floor.db import db_session, get_db, utcnow
 from floor.errors import ApiError, json_body
 from floor.live import domain as live
@@ -19,6 +20,7 @@ from floor.packing import operations as packing
 from floor.packing.domain import GIFTBOX_REQUIRES, DomainError
 from floor.packing.models import Warehouse
 from floor.publish import publish
+from floor.scan.domain import parse_gs_substitute
 
 bp = Blueprint("live", __name__)
 
@@ -53,7 +55,8 @@ def order_event(order_no: str):  # type: ignore[no-untyped-def]
 
     def op(s):  # type: ignore[no-untyped-def]
         order, events = operations.apply_order_event(
-            s, order_no, channel, data, actor_of(principal, device_id, station))
+            s, order_no, channel, data, actor_of(principal, device_id, station),
+            order_warehouse_id(s, data))
         return {"order_no": order.order_no, "status": order.status,
                 "seq": events[0].payload["seq"]}, events
 
@@ -158,6 +161,13 @@ def _validated_settings(data: dict[str, Any]) -> dict[str, Any]:
             raise ApiError("invalid_field", "giftbox_requires is one of "
                            f"{', '.join(GIFTBOX_REQUIRES)}.", field="giftbox_requires")
         out["giftbox_requires"] = giftbox
+    if "gs_substitute" in data:
+        # What the warehouse's keyboard-wedge scanners type for the GS1 separator (a device's
+        # scanner profile comes first); "" for none.
+        try:
+            out["gs_substitute"] = parse_gs_substitute(data["gs_substitute"])
+        except ValueError as exc:
+            raise ApiError("invalid_field", str(exc), field="gs_substitute") from None
     for name in ("flow", "optional_steps"):
         value = data.get(name)
         if value is not None:
@@ -184,7 +194,8 @@ def board_page():  # type: ignore[no-untyped-def]
 def timeline_page(order_no: str):  # type: ignore[no-untyped-def]
     s = db_session()
     try:
-        order = packing.find_order(s, order_no, request.args.get("channel"))
+        order = packing.find_order(s, order_no, request.args.get("channel"),
+                                   warehouse_id=order_warehouse_id(s))
     except DomainError as exc:
         raise ApiError(exc.code, exc.message, exc.status) from None
     settings = live.merged_settings(order.warehouse.settings)

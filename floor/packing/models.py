@@ -29,16 +29,21 @@ class Station(Base):
 
 
 class Sku(Base):
-    """The catalogue: which SKU a barcode means, for codes outside the open order's kit."""
+    """A warehouse's catalogue: which SKU a barcode means there, for codes outside the open
+    order's kit. Per warehouse, so one warehouse's orders never rename or re-map another's."""
     __tablename__ = "skus"
+    __table_args__ = (UniqueConstraint("warehouse_id", "code", name="uq_skus_warehouse_code"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(64), unique=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
+    code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200), default="")
 
 
 class SkuBarcode(Base):
     __tablename__ = "sku_barcodes"
+    # Barcode first: the key also serves a lookup of a barcode in every warehouse.
     barcode: Mapped[str] = mapped_column(String(128), primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"), primary_key=True)
     sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"), index=True)
     sku: Mapped[Sku] = relationship()
 
@@ -56,12 +61,15 @@ class Wave(Base):
 
 class Order(Base):
     __tablename__ = "orders"
-    __table_args__ = (UniqueConstraint("channel", "order_no", name="uq_orders_channel_order_no"),)
+    # Order numbers are per warehouse: another warehouse's same number is another order.
+    __table_args__ = (UniqueConstraint("warehouse_id", "channel", "order_no",
+                                       name="uq_orders_warehouse_channel_order_no"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
     order_no: Mapped[str] = mapped_column(String(64), index=True)
     warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
     status: Mapped[str] = mapped_column(String(32), default="received")
+    # A carrier's waybill number is unique in the world, so across warehouses too.
     waybill_no: Mapped[str | None] = mapped_column(String(64), unique=True)
     customer: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The kit as the OMS last sent it; frozen copies live in kit_snapshots.

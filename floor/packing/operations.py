@@ -54,13 +54,16 @@ def warehouse_by_code(s: Session, code: str) -> Warehouse:
 
 
 _STATION = select(Station).where(Station.code == bindparam("code"))
-_STATION_REF = (select(Station.id, Station.code, Station.kind, Warehouse.code.label("warehouse_code"))
+_STATION_REF = (select(Station.id, Station.code, Station.kind, Station.warehouse_id,
+                       Warehouse.code.label("warehouse_code"),
+                       Warehouse.settings.label("warehouse_settings"))
                 .outerjoin(Warehouse, Warehouse.id == Station.warehouse_id)
                 .where(Station.code == bindparam("code")))
 
 
 def station_ref(s: Session, code: str) -> Any:
-    """(id, code, kind) of a station, created on first use; a plain row on the scan's hot path."""
+    """(id, code, kind, warehouse_id, warehouse_code) of a station, created on first use; a
+    plain row on the scan's hot path."""
     row = s.connection().execute(_STATION_REF, {"code": code}).first()
     if row is None:
         station_by_code(s, code)
@@ -143,23 +146,48 @@ def _record_status(s: Session, order: Order, previous: str | None, actor: Actor,
 
 # --- orders from the OMS --------------------------------------------------------------------
 
-def _remember_barcodes(s: Session, kit: domain.Kit) -> None:
-    """Keep the catalogue current: which SKU each barcode means, for refusals elsewhere."""
+def _remember_barcodes(s: Session, warehouse_id: int, kit: domain.Kit) -> None:
+    """Keep the warehouse's catalogue current: which SKU each barcode means there, for
+    refusals elsewhere. Another warehouse's catalogue is never touched."""
     for line in kit.lines:
-        sku = s.scalar(select(Sku).where(Sku.code == line.sku))
+        sku = s.scalar(select(Sku).where(Sku.warehouse_id == warehouse_id, Sku.code == line.sku))
         if sku is None:
-            sku = Sku(code=line.sku, name=line.name)
+            sku = Sku(warehouse_id=warehouse_id, code=line.sku, name=line.name)
             s.add(sku)
             s.flush()
         elif sku.name != line.name:
             sku.name = line.name
         for code in line.barcodes:
-            mapping = s.get(SkuBarcode, code)
+            mapping = s.get(SkuBarcode, (code, warehouse_id))
             if mapping is None:
-                s.add(SkuBarcode(barcode=code, sku_id=sku.id))
+                s.add(SkuBarcode(warehouse_id=warehouse_id, barcode=code, sku_id=sku.id))
             elif mapping.sku_id != sku.id:
                 mapping.sku_id = sku.id
     s.flush()
+
+
+def catalog_entry(s: Session, warehouse_id: int | None, keys: Any) -> Sku | None:
+    """The SKU the first of these codes means in the warehouse's catalogue. Without a
+    warehouse (a station none has bound yet: only accounts of every warehouse scan there, a
+    one-warehouse account binds it first), the first warehouse's that knows the code."""
+    for key in keys:
+        if warehouse_id is not None:
+            mapping = s.get(SkuBarcode, (key, warehouse_id))
+        else:
+            mapping = s.scalar(select(SkuBarcode).where(SkuBarcode.barcode == key)
+                               .order_by(SkuBarcode.warehouse_id).limit(1))
+        if mapping is not None:
+            return mapping.sku
+    return None
+
+
+def sku_names(s: Session, warehouse_id: int, codes: Any) -> dict[str, str]:
+    """The warehouse's catalogue names of these SKU codes."""
+    codes = sorted(set(codes))
+    if not codes:
+        return {}
+    return dict(s.execute(select(Sku.code, Sku.name).where(Sku.warehouse_id == warehouse_id,
+                                                           Sku.code.in_(codes))).all())
 
 
 def _freeze(s: Session, order: Order, kit: domain.Kit, actor: Actor, reason: str) -> KitSnapshot:
@@ -177,12 +205,21 @@ def _freeze(s: Session, order: Order, kit: domain.Kit, actor: Actor, reason: str
     return snap
 
 
+def _waybill_holder(s: Session, order: Order, waybill_no: str) -> None:
+    """Waybills are unique across warehouses; one bound in another warehouse is named as in
+    use without its order (nor that warehouse)."""
+    holder = s.execute(select(Order.order_no, Order.warehouse_id)
+                       .where(Order.waybill_no == waybill_no, Order.id != order.id)).first()
+    if holder is None:
+        return
+    if holder.warehouse_id != order.warehouse_id:
+        raise DomainError("waybill_in_use", f"Waybill {waybill_no} is already in use.", 409)
+    raise DomainError("waybill_in_use", f"Waybill {waybill_no} is bound to order {holder.order_no}.",
+                      409, order_no=holder.order_no)
+
+
 def bind_waybill(s: Session, order: Order, waybill_no: str) -> None:
-    holder = s.scalar(select(Order).where(Order.waybill_no == waybill_no, Order.id != order.id))
-    if holder is not None:
-        raise DomainError("waybill_in_use",
-                          f"Waybill {waybill_no} is bound to order {holder.order_no}.", 409,
-                          order_no=holder.order_no)
+    _waybill_holder(s, order, waybill_no)
     order.waybill_no = waybill_no
 
 
@@ -207,18 +244,15 @@ def clean_waybill(data: dict[str, Any]) -> str:
 
 
 def _check_waybill_free(s: Session, order: Order, waybill_no: str) -> None:
-    """A waybill opens its order when scanned: it may name no other order, nor an item."""
-    holder = s.scalar(select(Order.order_no).where(Order.waybill_no == waybill_no,
-                                                   Order.id != order.id))
-    if holder is not None:
-        raise DomainError("waybill_in_use", f"Waybill {waybill_no} is bound to order {holder}.",
-                          409, order_no=holder)
-    named = s.scalar(select(Order.order_no).where(Order.order_no == waybill_no, Order.id != order.id)
-                     .limit(1))
+    """A waybill opens its order when scanned: it may name no other order, nor an item (of
+    the order's warehouse: a station's scans name only its warehouse's orders and items)."""
+    _waybill_holder(s, order, waybill_no)
+    named = s.scalar(select(Order.order_no).where(Order.order_no == waybill_no, Order.id != order.id,
+                                                  Order.warehouse_id == order.warehouse_id).limit(1))
     if named is not None:
         raise DomainError("waybill_in_use", f"{waybill_no} is the number of order {named}; a scan "
                                             "of it could not tell the two apart.", 409, order_no=named)
-    if s.get(SkuBarcode, waybill_no) is not None:
+    if s.get(SkuBarcode, (waybill_no, order.warehouse_id)) is not None:
         raise DomainError("waybill_is_item_code", f"{waybill_no} is an item's barcode; a scan of it "
                                                   "would count as that item.", 409)
 
@@ -282,7 +316,8 @@ def _settle_waybill_wait(s: Session, order: Order, open_row: PackSession | None,
 
 
 def upsert_order(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Order, bool, list[PendingEvent]]:
-    """Create or update one order; idempotent on (channel, order_no)."""
+    """Create or update one order; idempotent on (warehouse, channel, order_no): the same
+    number in another warehouse is another order."""
     order_no = clean_text(data, "order_no", 64)
     channel = clean_text(data, "channel", 32)
     warehouse_code = clean_text(data, "warehouse", 32)
@@ -296,11 +331,11 @@ def upsert_order(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Order,
         raise DomainError(exc.code, exc.message) from None
     assert order_no and channel and warehouse_code
     events: list[PendingEvent] = []
-    order = s.scalar(select(Order).where(Order.channel == channel, Order.order_no == order_no)
-                     .with_for_update())
+    warehouse = warehouse_by_code(s, warehouse_code)
+    order = s.scalar(select(Order).where(Order.warehouse_id == warehouse.id, Order.channel == channel,
+                                         Order.order_no == order_no).with_for_update())
     new_hash = kit.content_hash()
     if order is None:
-        warehouse = warehouse_by_code(s, warehouse_code)
         order = Order(channel=channel, order_no=order_no, warehouse_id=warehouse.id,
                       warehouse=warehouse, status=domain.RECEIVED, customer=customer,
                       lines=[l.as_dict() for l in kit.lines], lines_hash=new_hash)
@@ -308,12 +343,9 @@ def upsert_order(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Order,
         s.flush()
         if waybill_no:
             bind_waybill(s, order, waybill_no)
-        _remember_barcodes(s, kit)
+        _remember_barcodes(s, warehouse.id, kit)
         events.append(_record_status(s, order, None, actor, "received from OMS", utcnow()))
         return order, True, events
-    if order.warehouse.code != warehouse_code:
-        raise DomainError("warehouse_mismatch",
-                          f"Order {order_no} belongs to warehouse {order.warehouse.code}.", 409)
     kit_changed = new_hash != order.lines_hash
     if kit_changed and order.status == domain.PACKING:
         raise DomainError("order_being_packed",
@@ -328,26 +360,47 @@ def upsert_order(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Order,
     if kit_changed:
         order.lines = [l.as_dict() for l in kit.lines]
         order.lines_hash = new_hash
-        _remember_barcodes(s, kit)
+        _remember_barcodes(s, order.warehouse_id, kit)
         if order.snapshot_id is not None:
             # Already frozen into a wave: keep the old snapshot, add a new version.
-            _freeze(s, order, kit, actor, "kit changed by the OMS")
+            snap = _freeze(s, order, kit, actor, "kit changed by the OMS")
+            # Recorded and pushed; the entry point also checks the new kit against the stock
+            # the wave's release counted on (floor.stock reacts to this event).
+            now = utcnow()
+            events.append(record_event(s, "kit_changed", rooms_for(order), {
+                "order_no": order.order_no, "channel": order.channel,
+                "warehouse": order.warehouse.code, "wave_no": order.wave.wave_no if order.wave else None,
+                "status": order.status, "snapshot_version": snap.version,
+                "snapshot_hash": snap.content_hash, "by": actor.name, "role": actor.role,
+                "at": now.isoformat()}, now))
     order.updated_at = utcnow()
     return order, False, events
 
 
-def find_order(s: Session, order_no: str, channel: str | None = None, lock: bool = False) -> Order:
+def find_order(s: Session, order_no: str, channel: str | None = None, lock: bool = False,
+               warehouse_id: int | None = None) -> Order:
+    """The order of this number (in that warehouse and channel, when given). A caller limited
+    to one warehouse always passes it: another warehouse's order of the same number is then
+    as if it did not exist."""
     query = select(Order).where(Order.order_no == order_no)
+    if warehouse_id is not None:
+        query = query.where(Order.warehouse_id == warehouse_id)
     if channel:
         query = query.where(Order.channel == channel)
     if lock:
         query = query.with_for_update()
-    rows = s.scalars(query.limit(2)).all()
+    rows = s.scalars(query.order_by(Order.id).limit(50)).all()
     if not rows:
         raise DomainError("unknown_order", f"No order {order_no}.", 404)
     if len(rows) > 1:
+        warehouses = sorted({o.warehouse.code for o in rows})
+        if len(warehouses) > 1:
+            raise DomainError("ambiguous_order", f"Order number {order_no} exists in several "
+                                                 "warehouses; pass ?warehouse=.", 409,
+                              warehouses=warehouses)
         raise DomainError("ambiguous_order",
-                          f"Order number {order_no} exists in several channels; pass ?channel=.", 409)
+                          f"Order number {order_no} exists in several channels; pass ?channel=.", 409,
+                          channels=sorted({o.channel for o in rows}))
     return rows[0]
 
 
@@ -363,8 +416,13 @@ class WaveAssignment:
     held: list[dict[str, Any]]                # short orders put on hold (`hold_short`)
 
 
-def assign_wave(s: Session, data: dict[str, Any], actor: Actor) -> WaveAssignment:
+def assign_wave(s: Session, data: dict[str, Any], actor: Actor,
+                warehouse_id: int | None = None) -> WaveAssignment:
     """Put orders into a wave and freeze each one's kit snapshot. Re-sending is harmless.
+
+    Order numbers are looked up in `warehouse_id` (the caller's, when limited to one), else in
+    the body's `warehouse`, else in every warehouse: a number several warehouses use names the
+    one of the station's warehouse, else it is refused (`ambiguous_order`).
 
     The new orders are first checked against the tracked stock (floor.stock): a shortfall
     refuses the release before any snapshot is frozen, unless the body chooses
@@ -380,17 +438,37 @@ def assign_wave(s: Session, data: dict[str, Any], actor: Actor) -> WaveAssignmen
         raise DomainError("invalid_field", "order_nos must be a list of order numbers.", field="order_nos")
     option = stock.release_option(data)
     assert wave_no is not None
+    warehouse_code = clean_text(data, "warehouse", 32, required=False)
+    if warehouse_id is None and warehouse_code:
+        warehouse_id = s.scalar(select(Warehouse.id).where(Warehouse.code == warehouse_code))
+        if warehouse_id is None:
+            raise DomainError("unknown_orders", f"No warehouse {warehouse_code}.", 404,
+                              order_nos=list(dict.fromkeys(order_nos)))
+    station_warehouse = (s.scalar(select(Station.warehouse_id).where(Station.code == station_code))
+                         if station_code and warehouse_id is None else None)
     orders: list[Order] = []
     unknown: list[str] = []
+    ambiguous: list[str] = []
     for order_no in dict.fromkeys(order_nos):
-        rows = s.scalars(select(Order).where(Order.order_no == order_no).with_for_update()).all()
-        if len(rows) != 1:
-            unknown.append(order_no)
-        else:
+        query = select(Order).where(Order.order_no == order_no)
+        if warehouse_id is not None:
+            query = query.where(Order.warehouse_id == warehouse_id)
+        rows = s.scalars(query.with_for_update()).all()
+        if len({o.warehouse_id for o in rows}) > 1 and station_warehouse is not None:
+            rows = [o for o in rows if o.warehouse_id == station_warehouse]
+        if len(rows) == 1:
             orders.append(rows[0])
+        elif len({o.warehouse_id for o in rows}) > 1:
+            ambiguous.append(order_no)
+        else:
+            unknown.append(order_no)
     if unknown:
         raise DomainError("unknown_orders", f"Unknown or ambiguous orders: {', '.join(unknown[:20])}.",
                           404, order_nos=unknown)
+    if ambiguous:
+        raise DomainError("ambiguous_order", "Order numbers in several warehouses: "
+                                             f"{', '.join(ambiguous[:20])}; name the `warehouse`.",
+                          409, order_nos=ambiguous)
     warehouses = {o.warehouse_id for o in orders}
     if len(warehouses) > 1:
         raise DomainError("mixed_warehouses", "A wave holds orders of one warehouse only.", 409)
@@ -475,6 +553,7 @@ class OpenSession:
     order_status: str
     wave_id: int | None
     state: domain.PackState
+    warehouse_id: int | None = None
 
 
 def _open_session_query(lock: bool) -> Any:
@@ -484,7 +563,7 @@ def _open_session_query(lock: bool) -> Any:
     query = (select(sessions.c.id, sessions.c.order_id, sessions.c.counts, sessions.c.waived,
                     sessions.c.snapshot_id, snaps.c.content_hash, orders.c.order_no,
                     orders.c.status, orders.c.waybill_no, orders.c.wave_id, waves.c.wave_no,
-                    warehouses.c.settings)
+                    warehouses.c.settings, orders.c.warehouse_id)
              .select_from(cursors.join(sessions, sessions.c.id == cursors.c.session_id)
                           .join(orders, orders.c.id == sessions.c.order_id)
                           .join(warehouses, warehouses.c.id == orders.c.warehouse_id)
@@ -512,7 +591,8 @@ def open_session_of(s: Session, station_id: int, device_id: str, lock: bool = Fa
         counts={int(k): int(v) for k, v in (row.counts or {}).items()},
         waived={int(n) for n in (row.waived or [])}, waybill_no=row.waybill_no,
         giftbox_requires=domain.roles_before_giftbox(row.settings))
-    return OpenSession(row.id, row.order_id, row.order_no, row.status, row.wave_id, state)
+    return OpenSession(row.id, row.order_id, row.order_no, row.status, row.wave_id, state,
+                       row.warehouse_id)
 
 
 def save_state(session_row: PackSession, state: domain.PackState) -> None:

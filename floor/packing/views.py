@@ -10,7 +10,7 @@ from floor.api import actor_of, run
 from floor.auth.operations import audit
 from floor.auth.security import actor, requires, who_of
 from floor.auth.scope import (check_object, check_station_code, check_warehouse_code,
-                               scope_filtered, scoped, warehouse_scope)
+                               order_warehouse_id, scope_filtered, scoped, warehouse_scope)
 from floor.db import db_session
 from floor.errors import ApiError, json_body
 from floor.packing import operations
@@ -43,11 +43,17 @@ def upsert_order():  # type: ignore[no-untyped-def]
         if isinstance(data.get("warehouse"), str):
             check_warehouse_code(s, data["warehouse"])
         order, created, events = operations.upsert_order(s, data, actor_of(principal))
+        stock_check = None
+        if any(event.type == "kit_changed" for event in events):
+            # A kit changed after its wave's release: the release's stock check again.
+            stock_check, alert_events = stock.recheck_kit(s, order)
+            events += alert_events
         snap = order.snapshot
         body = {"order_no": order.order_no, "channel": order.channel, "status": order.status,
                 "waybill_no": order.waybill_no, "created": created,
                 "snapshot": None if snap is None else {"version": snap.version,
-                                                       "hash": snap.content_hash}}
+                                                       "hash": snap.content_hash},
+                "stock_check": stock_check}
         return body, events
 
     body, events = run(op)
@@ -62,7 +68,7 @@ def get_order(order_no: str):  # type: ignore[no-untyped-def]
     channel = _query_text("channel", 32)
     s = db_session()
     try:
-        order = operations.find_order(s, order_no, channel)
+        order = operations.find_order(s, order_no, channel, warehouse_id=order_warehouse_id(s))
     except DomainError as exc:
         raise ApiError(exc.code, exc.message, exc.status) from None
     return jsonify(operations.order_detail(s, order))
@@ -82,7 +88,8 @@ def bind_waybill(order_no: str):  # type: ignore[no-untyped-def]
         reason = operations.clean_text(data, "reason", 500, required=False) or ""
         device_id = operations.clean_text(data, "device_id", 64, required=False)
         order_channel = channel or operations.clean_text(data, "channel", 32, required=False)
-        order = operations.find_order(s, order_no, order_channel, lock=True)
+        order = operations.find_order(s, order_no, order_channel, lock=True,
+                                      warehouse_id=order_warehouse_id(s, data))
         old = order.waybill_no
         change, events = operations.change_waybill(s, order, waybill_no,
                                                    actor_of(principal, device_id), reason,
@@ -116,7 +123,9 @@ def assign_wave():  # type: ignore[no-untyped-def]
                 check_object(s, "order", order_no)
         if isinstance(data.get("station"), str):
             check_station_code(s, data["station"])
-        done = operations.assign_wave(s, data, actor_of(principal))
+        if isinstance(data.get("warehouse"), str):
+            check_warehouse_code(s, data["warehouse"])
+        done = operations.assign_wave(s, data, actor_of(principal), warehouse_scope())
         wave = done.wave
         if (done.stock or {}).get("decision"):
             # A release despite a shortfall, a hold or a split: the override of the stock check.

@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 
 from floor import labels
 from floor.db import utcnow
+from floor.devices.models import Device
 from floor.eventlog import PendingEvent, record_event
 from floor.packing import domain as packing_domain
 from floor.packing import operations as packing
 from floor.packing.domain import Actor, DomainError
-from floor.packing.models import KitSnapshot, Order, Override, PackSession, Sku, SkuBarcode
+from floor.packing.models import KitSnapshot, Order, Override, PackSession
 from floor.returns import domain
 from floor.returns.models import InspectionReport, ReturnOrder, ReturnScan
 from floor.scan import domain as scan_domain
@@ -96,14 +97,15 @@ def open_return_of(s: Session, order_id: int) -> ReturnOrder | None:
                                               ReturnOrder.state == "open").limit(1))
 
 
-def create_return(s: Session, data: dict[str, Any], actor: Actor) -> tuple[ReturnOrder, list[PendingEvent]]:
+def create_return(s: Session, data: dict[str, Any], actor: Actor,
+                  warehouse_id: int | None = None) -> tuple[ReturnOrder, list[PendingEvent]]:
     order_no = packing.clean_text(data, "order_no", 64)
     reason = packing.clean_text(data, "reason", 200)
     note = _free_text(data, "customer_note", 1000)
     channel = packing.clean_text(data, "channel", 32, required=False)
     station = packing.clean_text(data, "station", 32, required=False)
     assert order_no is not None and reason is not None
-    order = packing.find_order(s, order_no, channel, lock=True)
+    order = packing.find_order(s, order_no, channel, lock=True, warehouse_id=warehouse_id)
     if not _was_packed(s, order):
         raise DomainError("not_packed", f"Order {order.order_no} is {order.status}; a return is "
                                         "opened for a packed (or shipped) order.", 409,
@@ -193,9 +195,9 @@ def find_return(s: Session, rma_no: str, lock: bool = False) -> ReturnOrder:
     return ret
 
 
-def by_code(s: Session, raw: str) -> ReturnOrder:
+def by_code(s: Session, raw: str, warehouse_id: int | None = None) -> ReturnOrder:
     """A trace code (or RMA number) names its return; a waybill or order number its order's
-    open return."""
+    open return (an order of `warehouse_id` when given: order numbers are per warehouse)."""
     norm = scan_domain.normalise(raw)
     if not norm.readable:
         raise DomainError("no_open_return", "That code names no open return.", 404)
@@ -205,7 +207,10 @@ def by_code(s: Session, raw: str) -> ReturnOrder:
         ReturnOrder.state == "open"))
     if ret is not None:
         return ret
-    orders = s.scalars(select(Order.id).where((Order.waybill_no == code) | (Order.order_no == code))).all()
+    query = select(Order.id).where((Order.waybill_no == code) | (Order.order_no == code))
+    if warehouse_id is not None:
+        query = query.where(Order.warehouse_id == warehouse_id)
+    orders = s.scalars(query.order_by(Order.id)).all()
     for order_id in orders:
         ret = open_return_of(s, order_id)
         if ret is not None:
@@ -319,8 +324,16 @@ def shipped(s: Session, ret: ReturnOrder) -> Shipped:
     return Shipped(units, shown, waived, substitutes)
 
 
+def gs_substitutes_of(s: Session, device_id: str | None,
+                      warehouse_settings: Any) -> tuple[str, ...]:
+    """The GS1 separator substitutes of a QC scanner: its profile, else the warehouse's."""
+    profile = (s.scalar(select(Device.scanner_profile).where(Device.device_id == device_id))
+               if device_id else None)
+    return scan_domain.gs_substitutes_for(profile, warehouse_settings)
+
+
 def _norm_of(row: ReturnScan) -> scan_domain.NormalisedCode:
-    if row.verdict == "unreadable" or not row.code:
+    if row.verdict in ("unreadable", "invalid_gs1", "logistic_unit") or not row.code:
         return scan_domain.NormalisedCode("", row.symbology_id, error="unreadable")
     return scan_domain.NormalisedCode(row.code, row.symbology_id,
                                       gs1=scan_domain.parse_gs1(row.code, row.symbology_id))
@@ -328,24 +341,28 @@ def _norm_of(row: ReturnScan) -> scan_domain.NormalisedCode:
 
 def _unit(norm: scan_domain.NormalisedCode, scan_id: str, condition: str,
           catalog: tuple[str, str] | None) -> domain.ReturnedUnit:
+    refusal: tuple[str, dict[str, Any]] | None = None
+    if norm.gs1_error is not None:
+        refusal = ("invalid_gs1", norm.gs1_error.params())
+    elif norm.gs1 is not None and (norm.gs1.logistic_unit or norm.gs1.count):
+        # A case (AI 02 + 37) or pallet (SSCC) label is not one unit: each unit is scanned.
+        refusal = ("logistic_unit", {"sscc": norm.gs1.sscc, "count": norm.gs1.count})
     return domain.ReturnedUnit(
+        refusal=refusal,
         scan_id=scan_id, code=norm.text, keys=norm.item_keys() if norm.readable else (),
         condition=condition, lot=norm.gs1.lot if norm.gs1 else None,
-        serial=norm.gs1.serial if norm.gs1 else None, readable=norm.readable,
+        serial=norm.gs1.serial if norm.gs1 else None, readable=norm.readable and refusal is None,
         catalog_sku=catalog[0] if catalog else None, catalog_name=catalog[1] if catalog else None)
 
 
-def _catalog(s: Session, keys: tuple[str, ...]) -> tuple[str, str] | None:
-    for key in keys:
-        mapping = s.get(SkuBarcode, key)
-        if mapping is not None:
-            return mapping.sku.code, mapping.sku.name
-    return None
+def _catalog(s: Session, ret: ReturnOrder, keys: tuple[str, ...]) -> tuple[str, str] | None:
+    """What the code means in the return's warehouse's catalogue."""
+    sku = packing.catalog_entry(s, ret.order.warehouse_id, keys)
+    return (sku.code, sku.name) if sku is not None else None
 
 
-def returned_units(s: Session, rows: list[ReturnScan]) -> list[domain.ReturnedUnit]:
-    names = dict(s.execute(select(Sku.code, Sku.name).where(
-        Sku.code.in_({r.sku for r in rows if r.sku}))).all()) if rows else {}
+def returned_units(s: Session, ret: ReturnOrder, rows: list[ReturnScan]) -> list[domain.ReturnedUnit]:
+    names = packing.sku_names(s, ret.order.warehouse_id, (r.sku for r in rows if r.sku))
     return [_unit(_norm_of(r), r.scan_id, r.condition,
                   (r.sku, names.get(r.sku, r.sku)) if r.sku else None) for r in rows]
 
@@ -365,7 +382,7 @@ def comparison_view(comparison: domain.Comparison) -> dict[str, Any]:
 
 
 def compare(s: Session, ret: ReturnOrder) -> domain.Comparison:
-    units = [u for u in returned_units(s, return_scans(s, ret)) if u.readable]
+    units = [u for u in returned_units(s, ret, return_scans(s, ret)) if u.readable]
     box = shipped(s, ret)
     return domain.compare(kit_of(ret), box.units, units, waived=box.waived,
                           substitutes=box.substitutes)
@@ -409,13 +426,14 @@ def record_scan(s: Session, rma_no: str, data: dict[str, Any], actor: Actor,
     note = _free_text(data, "note", 500)
     device_id = packing.clean_text(data, "device_id", 64, required=False)
     raw = data["code"]
-    norm = scan_domain.normalise(raw)
-    catalog = _catalog(s, norm.item_keys()) if norm.readable else None
+    norm = scan_domain.normalise(raw, gs_substitutes_of(s, device_id, ret.order.warehouse.settings),
+                                 today=utcnow().date())
+    catalog = _catalog(s, ret, norm.item_keys()) if norm.readable else None
     unit = _unit(norm, scan_id, condition, catalog)
     kit = kit_of(ret)
     box = shipped(s, ret)
     rows = return_scans(s, ret)
-    earlier = [u for u in returned_units(s, rows) if u.readable]
+    earlier = [u for u in returned_units(s, ret, rows) if u.readable]
     verdict = domain.scan_verdict(kit, box.units, earlier, unit, waived=box.waived,
                                   substitutes=box.substitutes)
     now = utcnow()
@@ -552,7 +570,7 @@ def detail(s: Session, ret: ReturnOrder) -> dict[str, Any]:
     order, snap = ret.order, ret.snapshot
     box = shipped(s, ret)
     rows = return_scans(s, ret)
-    units = [u for u in returned_units(s, rows) if u.readable]
+    units = [u for u in returned_units(s, ret, rows) if u.readable]
     comparison = domain.compare(kit_of(ret), box.units, units, waived=box.waived,
                                 substitutes=box.substitutes)
     report = report_of(s, ret)

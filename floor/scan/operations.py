@@ -19,8 +19,7 @@ from floor.eventlog import PendingEvent, record_event
 from floor.packing import domain
 from floor.packing import operations as packing
 from floor.packing.domain import Actor, Decision, DomainError
-from floor.packing.models import (Order, PackCursor, PackSession, SkuBarcode, SnapshotSku, Warehouse,
-                                  Wave)
+from floor.packing.models import Order, PackCursor, PackSession, SnapshotSku, Warehouse, Wave
 from floor.scan import domain as scan_domain
 from floor.scan.models import ScanEvent
 
@@ -69,6 +68,7 @@ class _DeviceRead:
     id: int | None
     last_code: str | None
     last_code_at: dt.datetime | None
+    scanner_profile: dict[str, Any] | None = None
 
 
 _devices = Device.__table__
@@ -76,7 +76,8 @@ _scan_events = ScanEvent.__table__
 _sessions = PackSession.__table__
 # Statements of the hot path, built once: building SQL expressions costs more than running them.
 _SCAN_REPLAY = select(_scan_events.c.response).where(_scan_events.c.scan_id == bindparam("scan_id"))
-_DEVICE_READ = (select(_devices.c.id, _devices.c.last_code, _devices.c.last_code_at)
+_DEVICE_READ = (select(_devices.c.id, _devices.c.last_code, _devices.c.last_code_at,
+                       _devices.c.scanner_profile)
                 .where(_devices.c.device_id == bindparam("device_id")).with_for_update())
 _DEVICE_SEEN = _devices.update().where(_devices.c.id == bindparam("b_id")).values(
     station=bindparam("station"), last_seen_at=bindparam("last_seen_at"), state="online")
@@ -103,7 +104,7 @@ def _device_before(s: Session, device_id: str) -> _DeviceRead:
     row = s.connection().execute(_DEVICE_READ, {"device_id": device_id}).first()
     if row is None:
         return _DeviceRead(None, None, None)
-    return _DeviceRead(row.id, row.last_code, row.last_code_at)
+    return _DeviceRead(row.id, row.last_code, row.last_code_at, row.scanner_profile)
 
 
 def _device_after(s: Session, device: _DeviceRead, device_id: str, station: str,
@@ -209,10 +210,17 @@ def _decide(s: Session, req: ScanRequest, norm: scan_domain.NormalisedCode, stat
     other: tuple[tuple[str, str | None], ...] = ()
     if line is None:
         target, ref = _order_named_by(s, norm.text, station.id, req.device_id, station.warehouse_code)
+    if ref is None and line is None and norm.gs1 is not None and norm.gs1.logistic_unit:
+        # An SSCC the OMS gave as an order's waybill opens that order like the waybill does.
+        target, ref = _order_named_by(s, norm.gs1.sscc or "", station.id, req.device_id,
+                                      station.warehouse_code)
     if ref is None and line is None:
-        mapping = next((m for m in (s.get(SkuBarcode, key) for key in keys) if m is not None), None)
-        if mapping is not None:
-            catalog_sku, catalog_name = mapping.sku.code, mapping.sku.name
+        # The station's warehouse's catalogue (else the open order's): a refusal never names
+        # another warehouse's item.
+        entry = packing.catalog_entry(s, station.warehouse_id or (
+            open_session.warehouse_id if open_session is not None else None), keys)
+        if entry is not None:
+            catalog_sku, catalog_name = entry.code, entry.name
         if catalog_sku is not None and open_session is not None:
             other = _other_orders(s, catalog_sku, open_session)
     facts = domain.ScanFacts(
@@ -221,7 +229,10 @@ def _decide(s: Session, req: ScanRequest, norm: scan_domain.NormalisedCode, stat
                            and scan_domain.looks_like_waybill(norm.text)),
         open_order_status=open_session.order_status if open_session is not None else None,
         keys=keys, lot=norm.gs1.lot if norm.gs1 else None,
-        expiry=norm.gs1.expiry if norm.gs1 else None, today=now.date())
+        expiry=norm.gs1.expiry if norm.gs1 else None, today=now.date(),
+        gs1_error=norm.gs1_error.params() if norm.gs1_error is not None else None,
+        sscc=norm.gs1.sscc if norm.gs1 is not None and norm.gs1.logistic_unit else None,
+        units=norm.gs1.count if norm.gs1 is not None and norm.gs1.count and norm.gs1.gtin else 1)
     return _Read(domain.decide_scan(facts), target, line, catalog_sku, catalog_name)
 
 
@@ -280,10 +291,12 @@ def _record_new_scan(s: Session, req: ScanRequest, actor: Actor, debounce_ms: in
                      render: Render) -> ScanResult:
     now = utcnow()
     at = scan_domain.effective_time(req.client_at, now)
-    norm = (scan_domain.normalise(req.code) if req.reader_error is None
-            else scan_domain.NormalisedCode("", error=req.reader_error))
     station = packing.station_ref(s, req.station)
     device = _device_before(s, req.device_id)
+    # What stands for the GS1 separator is the scanner's profile, else the warehouse's setting.
+    substitutes = scan_domain.gs_substitutes_for(device.scanner_profile, station.warehouse_settings)
+    norm = (scan_domain.normalise(req.code, substitutes, today=at.date()) if req.reader_error is None
+            else scan_domain.NormalisedCode("", error=req.reader_error))
     open_session = packing.open_session_of(s, station.id, req.device_id, lock=True)
     actor = Actor(actor.name, actor.role, req.device_id, req.station)
     events: list[PendingEvent] = []

@@ -18,10 +18,11 @@ from floor.db import utcnow
 from floor.eventlog import EventCounter, PendingEvent, record_event
 from floor.live import domain as live
 from floor.live import operations as live_ops
+from floor.live.models import Alert
 from floor.packing import domain as packing_domain
 from floor.packing import operations as packing
 from floor.packing.domain import Actor, DomainError
-from floor.packing.models import KitSnapshot, Order, PackSession, Sku, SnapshotSku, Warehouse
+from floor.packing.models import KitSnapshot, Order, PackSession, SnapshotSku, Warehouse
 from floor.stock import domain
 from floor.stock.domain import StockInputError
 from floor.stock.models import StockItem, StockMovement, WaveStockDecision
@@ -53,22 +54,27 @@ def items_of(s: Session, warehouse_id: int, skus: Iterable[str], lock: bool = Fa
     return {row.sku: row for row in s.scalars(query)}
 
 
-def reserved_units(s: Session, warehouse_id: int, skus: Iterable[str]) -> dict[str, int]:
+def reserved_units(s: Session, warehouse_id: int, skus: Iterable[str],
+                   exclude_order_id: int | None = None) -> dict[str, int]:
     """What orders of released waves, not packed yet (nor cancelled), will take of these SKUs,
     by their frozen kit snapshots. An order held or in exception after packing took its units
-    when its pack session completed, so a completed session ends its reservation."""
+    when its pack session completed, so a completed session ends its reservation.
+    `exclude_order_id`: leave one order out (the one being checked again)."""
     wanted = set(skus)
     if not wanted:
         return {}
     completed = exists().where(PackSession.order_id == Order.id, PackSession.state == "completed")
     has_sku = exists().where(SnapshotSku.snapshot_id == Order.snapshot_id,
                              SnapshotSku.sku.in_(sorted(wanted)))
-    rows = s.execute(select(KitSnapshot.lines)
-                     .join(Order, Order.snapshot_id == KitSnapshot.id)
-                     .where(Order.warehouse_id == warehouse_id, Order.wave_id.is_not(None),
-                            Order.status.not_in(packing_domain.PACKED_OR_LATER
-                                                | {packing_domain.CANCELLED}),
-                            ~completed, has_sku)).scalars()
+    query = (select(KitSnapshot.lines)
+             .join(Order, Order.snapshot_id == KitSnapshot.id)
+             .where(Order.warehouse_id == warehouse_id, Order.wave_id.is_not(None),
+                    Order.status.not_in(packing_domain.PACKED_OR_LATER
+                                        | {packing_domain.CANCELLED}),
+                    ~completed, has_sku))
+    if exclude_order_id is not None:
+        query = query.where(Order.id != exclude_order_id)
+    rows = s.execute(query).scalars()
     out: dict[str, int] = {}
     for lines in rows:
         for line in lines:
@@ -305,6 +311,62 @@ def plan_release(s: Session, warehouse: Warehouse, wave_no: str, orders: list[Or
     return plan
 
 
+def kit_fit(s: Session, order: Order, lock: bool = True) -> domain.Allocation | None:
+    """The release check again, for one order of a released wave: its current snapshot served
+    from on hand less what the other released orders reserve (they were released first). None
+    when the order holds no reservation any more (not in a wave, packed, cancelled)."""
+    if (order.wave_id is None or order.snapshot is None
+            or order.status in packing_domain.PACKED_OR_LATER | {packing_domain.CANCELLED}
+            or s.scalar(select(PackSession.id).where(PackSession.order_id == order.id,
+                                                     PackSession.state == "completed").limit(1))):
+        return None
+    need = domain.order_need(order.order_no, order.snapshot.lines)
+    rows = items_of(s, order.warehouse_id, need.units, lock=lock)
+    on_hand = {sku: row.on_hand for sku, row in rows.items()}
+    return domain.allocate([need], on_hand,
+                           reserved_units(s, order.warehouse_id, on_hand, exclude_order_id=order.id))
+
+
+def _kit_short_spec(order: Order, allocation: domain.Allocation | None) -> live.AlertSpec | None:
+    short = allocation.short[0] if allocation is not None and allocation.short else None
+    return domain.kit_short_alert(order.warehouse.code, order.channel, order.order_no,
+                                  order.wave.wave_no if order.wave else None, short)
+
+
+def recheck_kit(s: Session, order: Order) -> tuple[dict[str, Any] | None, list[PendingEvent]]:
+    """An order's kit changed after its wave was released (a new snapshot): check it against
+    the stock as the release did. When it no longer fits, a `kit_short_of_stock` alert names
+    the order; when it fits again (another edit), that alert clears. Answers the check (None
+    when the order reserves nothing) and the alert events."""
+    allocation = kit_fit(s, order)
+    spec = _kit_short_spec(order, allocation)
+    events = live_ops.reconcile_alerts(s, order.warehouse.code, [spec] if spec else [], utcnow(),
+                                       {domain.kit_short_key(order.channel, order.order_no)})
+    if allocation is None:
+        return None, events
+    return {"checked": True, "fits": not allocation.short,
+            "shortfall": allocation.shortfall_dicts(),
+            "missing": allocation.short[0].as_dict()["missing"] if allocation.short else []}, events
+
+
+def kit_short_alerts(s: Session, warehouse: Warehouse) -> list[live.AlertSpec]:
+    """The open `kit_short_of_stock` alerts of the warehouse, checked again for the periodic
+    evaluation: each stays while its order still does not fit, and clears once it fits (stock
+    came in, an earlier order was packed short or cancelled) or is packed or cancelled."""
+    specs = []
+    for alert in s.scalars(select(Alert).where(Alert.warehouse == warehouse.code,
+                                               Alert.kind == domain.KIT_SHORT,
+                                               Alert.cleared_at.is_(None))):
+        channel = (alert.params or {}).get("channel")
+        order = s.scalar(select(Order).where(Order.warehouse_id == warehouse.id,
+                                             Order.channel == channel,
+                                             Order.order_no == alert.order_no).limit(1))
+        spec = _kit_short_spec(order, kit_fit(s, order, lock=False)) if order is not None else None
+        if spec is not None:
+            specs.append(spec)
+    return specs
+
+
 def record_release(s: Session, plan: ReleasePlan, wave_no: str, warehouse: Warehouse,
                    actor: Actor) -> tuple[dict[str, Any], list[PendingEvent]]:
     """After the wave is assigned: hold the short orders, record the decision. Answers the
@@ -383,8 +445,7 @@ def stock_view(s: Session, warehouse_code: str, sku: str | None = None,
         moves = moves.where(StockMovement.sku == sku)
     rows = list(s.scalars(query))
     reserved = reserved_units(s, warehouse.id, [r.sku for r in rows])
-    names = dict(s.execute(select(Sku.code, Sku.name).where(Sku.code.in_([r.sku for r in rows])))
-                 .all()) if rows else {}
+    names = packing.sku_names(s, warehouse.id, [r.sku for r in rows])
     items = [_item_view(r, default, reserved.get(r.sku, 0), names) for r in rows]
     items.sort(key=lambda i: (i["level"] is None, i["level"] != "red", i["sku"]))
     return {"warehouse": warehouse.code, "default_low_threshold": default, "items": items,

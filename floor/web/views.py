@@ -227,8 +227,12 @@ def sheet():  # type: ignore[no-untyped-def]
                        "waybill_no": order.waybill_no,
                        "waybill_svg": barcode_svg(order.waybill_no) if order.waybill_no else None,
                        "order_svg": barcode_svg(order.order_no), "lines": lines})
+    # Strangers from the catalogue of the warehouse(s) shown: never another warehouse's items.
+    warehouse_ids = {scope} if scope is not None else {o.warehouse_id for o in orders}
     strangers = [{"sku": m.sku.code, "name": m.sku.name, "code": m.barcode,
                   "svg": barcode_svg(m.barcode)}
-                 for m in s.scalars(select(SkuBarcode).order_by(func.random()).limit(40))
+                 for m in s.scalars(select(SkuBarcode)
+                                    .where(SkuBarcode.warehouse_id.in_(sorted(warehouse_ids)))
+                                    .order_by(func.random()).limit(40))
                  if m.barcode not in shown_codes][:4]
     return render_template("sheet.html", orders=blocks, strangers=strangers)

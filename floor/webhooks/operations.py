@@ -185,7 +185,7 @@ def _pack_result_body(s: Session, entry: EventLogEntry) -> dict[str, Any]:
     """What went into the box, read when the `packed` status event is fanned out: the pack
     session completed in that event's transaction (the last one of the order closed by then),
     its accepted scans and the supervisors' overrides, the snapshot it was packed against."""
-    from floor.packing.models import Order, Override, PackSession
+    from floor.packing.models import Order, Override, PackSession, Warehouse
     from floor.scan.models import ScanEvent
 
     p = entry.payload
@@ -196,8 +196,10 @@ def _pack_result_body(s: Session, entry: EventLogEntry) -> dict[str, Any]:
         "station": p.get("station"), "device_id": p.get("device_id"), "packer": p.get("by"),
         "role": p.get("role"), "wave_no": p.get("wave_no"), "waybill_no": None,
         "snapshot_hash": None, "snapshot_version": None, "lines": [], "overrides": []}
-    order = s.scalar(select(Order).where(Order.order_no == p.get("order_no"),
-                                         Order.channel == p.get("channel")))
+    # Order numbers are per warehouse: the event's warehouse room says which order it was.
+    order = s.scalar(select(Order).join(Warehouse, Warehouse.id == Order.warehouse_id).where(
+        Order.order_no == p.get("order_no"), Order.channel == p.get("channel"),
+        Warehouse.code == body["warehouse"]))
     if order is None:
         return body
     body["waybill_no"] = _waybill_at(s, order, entry.seq)

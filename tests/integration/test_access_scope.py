@@ -21,7 +21,8 @@ from floor.devices.models import Printer, PrintJob
 from floor.evidence.models import Camera, Recording
 from floor.extensions import socketio
 from floor.live.models import Alert
-from floor.packing.models import Order, PackSession
+from floor.auth.models import AuditEntry
+from floor.packing.models import Order, PackSession, Warehouse
 from floor.returns.models import ReturnOrder
 from tests.conftest import ROLES, make_order
 
@@ -84,7 +85,8 @@ def floor_ab(app, tokens):
                          "scan": f"scan-{side}", "pack_session": str(session_id),
                          "alert": str(alert.id), "camera": f"CAM-{side}",
                          "recording": str(recording.id), "printer": f"PR-{side}",
-                         "print_job": f"JOB-{side}", "token": str(victim)}
+                         "print_job": f"JOB-{side}", "token": str(victim),
+                         "device": f"PDA-{side}"}
     return client, side_tokens, ids
 
 
@@ -113,7 +115,7 @@ def test_every_kind_of_object_has_a_fixture():
     # A new scope kind needs an object of each warehouse in `floor_ab` (and this list).
     assert set(KINDS) == {"order", "wave", "station", "warehouse", "return", "return_code", "scan",
                           "pack_session", "alert", "camera", "recording", "printer", "print_job",
-                          "token"}
+                          "token", "device"}
 
 
 def test_another_warehouses_objects_answer_as_missing_on_every_object_route(app, floor_ab):
@@ -241,3 +243,266 @@ def test_writes_naming_another_warehouse_are_refused(app, floor_ab):
     with app.app_context(), standalone_session(app, write=False) as s:
         order = s.scalar(select(Order).where(Order.order_no == "B-1"))
         assert order.status == "packing"   # untouched by WA's refused scan
+
+
+# --- re-registering, moving or replaying another warehouse's object ----------------------------
+
+def _body_routes(app):
+    """Every route whose body names existing objects by id (`upserts` / `uses`), from the URL
+    map: a new create-or-update route is walked as soon as it declares its body ids."""
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        body = getattr(view, "floor_body", {})
+        if body:
+            kinds = {name: kind for name, kind in getattr(view, "floor_scope", {}).items()
+                     if name in rule.arguments}
+            yield rule, view.floor_roles, kinds, body
+
+
+def _where_objects_are(app):
+    from floor.devices.models import Device
+    with app.app_context(), standalone_session(app, write=False) as s:
+        return {"camera": s.scalar(select(Camera.station).where(Camera.camera_id == "CAM-B")),
+                "printer": s.scalar(select(Printer.station).where(Printer.printer_id == "PR-B")),
+                "device": s.scalar(select(Device.station).where(Device.device_id == "PDA-B")),
+                "jobs": sorted(s.scalars(select(PrintJob.job_id))),
+                "warehouses": sorted(s.scalars(select(Warehouse.code)))}
+
+
+def test_another_warehouses_objects_cannot_be_re_registered_moved_or_used_from_a_body(app, floor_ab):
+    """Derived from the URL map: each body id of each create/upsert route, sent by WA's account
+    with WB's object (and WA's station), is refused: 409 `<field>_in_use` for an object the route
+    would create or update, the same 404 as a missing object for one it would use. WB's objects
+    stay where they are, and nothing of WB's shows in the answers."""
+    client, tokens, ids = floor_ab
+    before = _where_objects_are(app)
+    walked = 0
+    for rule, roles, kinds, body_ids in _body_routes(app):
+        role = _role_for(roles)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            for field, (kind, mode) in body_ids.items():
+                path = _path(rule, kinds, ids["A"])
+                body = {field: ids["B"][kind], "station": "PA1", "device_id": "PDA-A"} | (
+                    {field: ids["B"][kind]})
+                other = client.open(path, method=method, json=body, headers=_bearer(tokens["A"][role]))
+                where = (method, rule.rule, field, role, other.status_code,
+                         other.get_data(as_text=True)[:300])
+                expected = ((409, f"{field}_in_use") if mode == "upsert"
+                            else (404, KINDS[kind][1]))
+                assert (other.status_code, other.get_json()["code"]) == expected, where
+                text = other.get_data(as_text=True)
+                assert "B-1" not in text and "PB1" not in text and WAYBILL["B"] not in text, where
+                # Not vacuous: WA's own object of that kind is not refused so.
+                own = client.open(path, method=method, json={**body, field: ids["A"][kind]},
+                                  headers=_bearer(tokens["A"][role]))
+                assert (own.status_code, own.get_json().get("code")) != expected, where
+                walked += 1
+    assert walked >= 8
+    after = _where_objects_are(app)
+    assert {k: after[k] for k in ("camera", "printer", "device")} == {
+        "camera": "PB1", "printer": "PB1", "device": "PB1"}
+    assert after["warehouses"] == before["warehouses"]
+    with app.app_context(), standalone_session(app, write=False) as s:
+        refusals = {row.detail["code"] for row in s.scalars(select(AuditEntry).where(
+            AuditEntry.action == "other_warehouse_object", AuditEntry.outcome == "refused"))}
+    assert {"device_id_in_use", "camera_id_in_use", "printer_id_in_use", "scan_id_in_use",
+            "job_id_in_use"} <= refusals
+
+
+def test_a_moved_camera_would_expose_frames_so_it_is_not_moved(app, floor_ab):
+    client, tokens, ids = floor_ab
+    a = _bearer(tokens["A"]["integration"])
+    moved = client.post("/api/v1/cameras", json={"camera_id": "CAM-B", "station": "PA1"}, headers=a)
+    assert (moved.status_code, moved.get_json()["code"]) == (409, "camera_id_in_use")
+    frame = client.get(f"/api/v1/evidence/frames/{ids['B']['recording']}/0.jpg",
+                       headers=_bearer(tokens["A"]["supervisor"]))
+    assert (frame.status_code, frame.get_json()["code"]) == (404, "unknown_recording")
+    listed = client.get("/api/v1/cameras", headers=_bearer(tokens["B"]["supervisor"])).get_json()
+    assert [(c["camera_id"], c["station"]) for c in listed["cameras"]] == [("CAM-B", "PB1")]
+    # WB's own account still re-registers its camera, and an all-warehouse one may move it.
+    again = client.post("/api/v1/cameras", json={"camera_id": "CAM-B", "station": "PB1"},
+                        headers=_bearer(tokens["B"]["integration"]))
+    assert again.status_code == 200, again.get_json()
+
+
+def test_a_device_body_cannot_create_a_warehouse_and_new_stations_become_the_callers(app, floor_ab):
+    client, tokens, _ids = floor_ab
+    sup = _bearer(tokens["A"]["supervisor"])
+    named = client.post("/api/v1/devices", json={"device_id": "PDA-N1", "kind": "handheld",
+                                                 "station": "PA-NEW1", "warehouse": "WZ"}, headers=sup)
+    assert (named.status_code, named.get_json()["code"]) == (403, "warehouse_forbidden")
+    fresh = client.post("/api/v1/devices", json={"device_id": "PDA-N2", "kind": "handheld",
+                                                 "station": "PA-NEW2"}, headers=sup)
+    assert fresh.status_code == 201, fresh.get_json()
+    assert "WZ" not in _where_objects_are(app)["warehouses"]
+    # The new station is WA's: WB's account cannot use it.
+    refused = client.post("/api/v1/devices/heartbeat", json={"device_id": "PDA-B9", "station": "PA-NEW2"},
+                          headers=_bearer(tokens["B"]["device"]))
+    assert (refused.status_code, refused.get_json()["code"]) == (403, "warehouse_forbidden")
+
+
+def test_printing_on_another_warehouses_printer_or_station_is_refused(app, floor_ab):
+    client, tokens, _ids = floor_ab
+    packer = _bearer(tokens["A"]["packer"])
+    on_printer = client.post("/api/v1/orders/A-1/label", json={"station": "PA1", "printer_id": "PR-B"},
+                             headers=packer)
+    assert (on_printer.status_code, on_printer.get_json()["code"]) == (404, "unknown_printer")
+    at_station = client.post("/api/v1/orders/A-1/label", json={"station": "PB1"}, headers=packer)
+    assert (at_station.status_code, at_station.get_json()["code"]) == (403, "warehouse_forbidden")
+    assert _where_objects_are(app)["jobs"] == ["JOB-A", "JOB-B"]
+
+
+def test_another_warehouses_scan_id_is_not_replayed(app, floor_ab):
+    client, tokens, _ids = floor_ab
+    body = {"scan_id": "scan-B", "station": "PA1", "device_id": "PDA-A", "code": "NOT-IN-KIT-1"}
+    replay = client.post("/api/v1/scans", json=body, headers=_bearer(tokens["A"]["packer"]))
+    assert (replay.status_code, replay.get_json()["code"]) == (409, "scan_id_in_use")
+    text = replay.get_data(as_text=True)
+    assert "B-1" not in text and "PB1" not in text and "wrong_item" not in text
+    sock = socketio.test_client(app, namespace="/floor", auth={"token": tokens["A"]["packer"]})
+    ack = sock.emit("scan", body, namespace="/floor", callback=True)
+    assert (ack["ok"], ack["code"]) == (False, "scan_id_in_use") and "B-1" not in str(ack)
+    # A handheld of WB is not taken over by a WA scan or heartbeat (REST and socket).
+    taken = client.post("/api/v1/scans", json={**body, "scan_id": "a-new-1", "device_id": "PDA-B"},
+                        headers=_bearer(tokens["A"]["packer"]))
+    assert (taken.status_code, taken.get_json()["code"]) == (409, "device_id_in_use")
+    beat = sock.emit("heartbeat", {"device_id": "PDA-B", "station": "PA1"}, namespace="/floor",
+                     callback=True)
+    assert (beat["ok"], beat["code"]) == (False, "device_id_in_use")
+    sock.disconnect(namespace="/floor")
+    # WB's own replay still gets its first verdict.
+    own = client.post("/api/v1/scans", json={**body, "station": "PB1", "device_id": "PDA-B"},
+                      headers=_bearer(tokens["B"]["packer"]))
+    assert own.status_code == 200 and own.get_json()["order_no"] == "B-1", own.get_json()
+    assert _where_objects_are(app)["device"] == "PB1"
+
+
+BODY_IDS = {"device_id": "device", "camera_id": "camera", "printer_id": "printer",
+            "scan_id": "scan", "job_id": "print_job"}
+
+
+def test_no_write_route_moves_or_shows_another_warehouses_object_named_in_its_body(app, floor_ab):
+    """The sweep behind the declarations: every write route of the URL map, called by WA's
+    account with each of WB's object ids in the body fields that name them, leaves WB's
+    objects where they were and shows nothing of them (a route that forgot to declare its body
+    ids is caught here)."""
+    client, tokens, ids = floor_ab
+    before = _where_objects_are(app)
+    body = {field: ids["B"][kind] for field, kind in BODY_IDS.items()}
+    body.update({"station": "PA1", "kind": "handheld", "driver": "file", "address": "labels",
+                 "code": "NOT-IN-KIT-1", "warehouse": "WA"})
+    swept = 0
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        roles = getattr(view, "floor_roles", ())
+        methods = (rule.methods or set()) & {"POST", "PUT", "PATCH"}
+        if not roles or not methods or not rule.rule.startswith("/api/"):
+            continue
+        kinds = {name: kind for name, kind in getattr(view, "floor_scope", {}).items()
+                 if name in rule.arguments and kind in KINDS}
+        path = rule.rule
+        for name in rule.arguments:
+            value = ids["A"][kinds[name]] if name in kinds else "X1"
+            path = re.sub(rf"<(?:[a-z]+:)?{name}>", value, path)
+        for method in sorted(methods):
+            response = client.open(path, method=method, json=body,
+                                   headers=_bearer(tokens["A"][_role_for(roles)]))
+            text = response.get_data(as_text=True)
+            where = (method, rule.rule, response.status_code, text[:300])
+            assert response.status_code < 500, where
+            assert "B-1" not in text and "PB1" not in text and WAYBILL["B"] not in text, where
+            swept += 1
+    assert swept >= 20
+    after = _where_objects_are(app)
+    assert {k: after[k] for k in ("camera", "printer", "device")} == {
+        "camera": "PB1", "printer": "PB1", "device": "PB1"}
+    new_jobs = [j for j in after["jobs"] if j not in before["jobs"]]
+    assert all(_job_printer(app, j) != "PR-B" for j in new_jobs), new_jobs
+    assert after["warehouses"] == before["warehouses"]
+
+
+def _job_printer(app, job_id):
+    with app.app_context(), standalone_session(app, write=False) as s:
+        return s.scalar(select(Printer.printer_id).join(PrintJob, PrintJob.printer_id == Printer.id)
+                        .where(PrintJob.job_id == job_id))
+
+
+def _order_of(side, order_no, waybill, lines):
+    body = make_order(order_no, waybill=waybill, lines=lines)
+    body["warehouse"] = SIDES[side]
+    return body
+
+
+B_LINES = [  # WB's own idea of SERUM, and a barcode WA's catalogue already gives to its toner
+    {"sku": "SERUM", "name": "B serum", "qty": 1, "role": "main", "barcodes": ["B-SERUM-9"]},
+    {"sku": "B-SECRET", "name": "B secret cream", "qty": 1, "role": "gift", "barcodes": ["TONER-X1"]}]
+
+
+def test_order_numbers_and_the_catalogue_are_per_warehouse(app, floor_ab, api):
+    client, tokens, _ids = floor_ab
+    a, b = tokens["A"], tokens["B"]
+
+    def call(side, method, path, body=None, role="integration"):
+        return client.open(path, method=method, json=body, headers=_bearer(tokens[side][role]))
+
+    # WA's catalogue knows a toner (an order not packed yet); WA's TB001 is waved at PA1.
+    toner = [{"sku": "TONER", "name": "A toner", "qty": 1, "role": "main", "barcodes": ["TONER-X1"]}]
+    assert call("A", "POST", "/api/v1/orders", _order_of("A", "A-2", None, toner)).status_code == 201
+    assert call("A", "POST", "/api/v1/orders", _order_of("A", "TB001", "SF7100000000001", None)).status_code == 201
+    assert call("A", "POST", "/api/v1/waves", {"wave_no": "WA-2", "order_nos": ["TB001"],
+                                               "station": "PA1"}).status_code == 200
+    # WB takes the same number: a separate order of WB, whose kit renames nothing of WA's.
+    created = call("B", "POST", "/api/v1/orders", _order_of("B", "TB001", "SF7100000000002", B_LINES))
+    assert (created.status_code, created.get_json()["created"]) == (201, True), created.get_json()
+    assert call("B", "POST", "/api/v1/waves", {"wave_no": "WB-2", "order_nos": ["TB001"],
+                                               "station": "PB1"}).status_code == 200
+    seen_by_a = []
+
+    def by_a(method, path, body=None, role="supervisor"):
+        response = call("A", method, path, body, role)
+        seen_by_a.append(response.get_data(as_text=True))
+        return response
+
+    mine = by_a("GET", "/api/v1/orders/TB001").get_json()
+    theirs = call("B", "GET", "/api/v1/orders/TB001", role="supervisor").get_json()
+    assert (mine["warehouse"], mine["waybill_no"], mine["wave_no"]) == ("WA", "SF7100000000001", "WA-2")
+    assert (theirs["warehouse"], theirs["waybill_no"], [l["sku"] for l in theirs["lines"]]) == \
+        ("WB", "SF7100000000002", ["SERUM", "B-SECRET"])
+    # An account of every warehouse is told the number is ambiguous, and picks with ?warehouse=.
+    both = api.get("/api/v1/orders/TB001", role="supervisor")
+    assert (both.status_code, both.get_json()["code"]) == (409, "ambiguous_order")
+    assert api.get("/api/v1/orders/TB001?warehouse=WB", role="supervisor").get_json()["warehouse"] == "WB"
+    assert call("B", "GET", "/api/v1/orders/TB001?warehouse=WA", role="supervisor").status_code == 403
+
+    # At WA's station: WA's barcode still means WA's SERUM; WB's barcode means nothing there;
+    # a WA barcode WB's import also used still names WA's item.
+    def scan(code, scan_id):
+        return by_a("POST", "/api/v1/scans", {"scan_id": scan_id, "station": "PA1",
+                                              "device_id": "PDA-A5", "code": code}, "packer").get_json()
+
+    assert scan("SF7100000000001", "ab-1")["code"] == "order_opened"
+    assert (scan("6901234567892", "ab-2")["code"], mine["warehouse"]) == ("accepted", "WA")
+    assert scan("B-SERUM-9", "ab-3")["code"] == "unknown_code"
+    wrong = scan("TONER-X1", "ab-4")
+    assert (wrong["code"], wrong["sku"]) == ("wrong_item", "TONER")
+    assert "A toner" in wrong["message"]
+    # Stock names and the printable sheet are WA's catalogue's.
+    assert by_a("PUT", "/api/v1/stock", {"warehouse": "WA", "items": [{"sku": "SERUM", "on_hand": 5}]}
+                ).status_code == 200
+    stock = by_a("GET", "/api/v1/stock").get_json()
+    assert [(i["sku"], i["name"]) for i in stock["items"]] == [("SERUM", "精华液 30ml")]
+    sheet = by_a("GET", "/sheet?limit=60", role="packer").get_data(as_text=True)
+    assert "TB001" in sheet and "B-SERUM-9" not in sheet and "B secret" not in sheet
+
+    # A waybill is unique across warehouses; the refusal names no order of another warehouse.
+    taken = call("B", "POST", "/api/v1/orders", _order_of("B", "B-9", WAYBILL["A"], None))
+    rebind = call("B", "POST", "/api/v1/orders/B-1/waybill", {"waybill_no": WAYBILL["A"]})
+    for refused in (taken, rebind):
+        assert (refused.status_code, refused.get_json()["code"]) == (409, "waybill_in_use")
+        assert "A-1" not in refused.get_data(as_text=True) and "order_no" not in refused.get_json()
+    # WA's own calls never show WB's items or name WB.
+    for text in seen_by_a:
+        assert "B serum" not in text and "B secret" not in text and "WB" not in text, text[:300]
+    with app.app_context(), standalone_session(app, write=False) as s:
+        rows = s.execute(select(Order.order_no, Order.warehouse_id).where(Order.order_no == "TB001")).all()
+        assert len(rows) == 2 and len({r.warehouse_id for r in rows}) == 2
