@@ -27,6 +27,13 @@
   var CATCHUP_QUIET_MS = CFG.catchup_quiet_ms || 10000;
   var FLASH_MS = { ok: 600, bad: 1500, neutral: 450, unknown: 1500 };
   var NEUTRAL_CODES = { duplicate_read: true };
+
+  // The refusal a double read repeats (the first read's code), or null: a double read of a
+  // refused item is that refusal still, red with its message, never a grey "counted once".
+  function repeatedRefusal(v) {
+    var first = v && v.code === "duplicate_read" && v.repeats && typeof v.repeats === "object" ? v.repeats : null;
+    return first && first.ok === false ? String(first.code || "error") : null;
+  }
   // The server counts the same code from the same device inside this window once.
   var DEBOUNCE_MS = typeof CFG.debounce_ms === "number" ? CFG.debounce_ms : 500;
   var VERDICT_TEXTS = readJSON("pack-verdicts");
@@ -116,6 +123,10 @@
   var flashSymbol = $("flash-symbol");
   var flashMessage = $("flash-message");
   var flashSource = $("flash-source");
+  var stopEl = $("stop-panel");
+  var stopMessage = $("stop-message");
+  var stopReason = $("stop-reason");
+  var stopAck = $("stop-ack");
 
   // ---- device id and station ---------------------------------------------------------------
 
@@ -448,7 +459,8 @@
     var reader = source || deviceId;
     if (!source) window.clearTimeout(pendingTimer);
     var code = String(v.code || (v.ok ? "accepted" : "error"));
-    var kind = v.kind || (NEUTRAL_CODES[code] ? "neutral" : (v.ok ? "ok" : "bad"));
+    var refusal = repeatedRefusal(v);
+    var kind = v.kind || (NEUTRAL_CODES[code] && !refusal ? "neutral" : (v.ok ? "ok" : "bad"));
     var message = v.message || code;
 
     stateGen += 1;
@@ -461,7 +473,7 @@
       render(null);  // no order is open for this reader at this station any more
     }
     if (reader === shownDevice) {
-      if (code === "giftbox_incomplete" && !opts.quiet) markMissing();
+      if ((code === "giftbox_incomplete" || refusal === "giftbox_incomplete") && !opts.quiet) markMissing();
       if (v.status && orderEl) orderEl.setAttribute("data-status", String(v.status));
     }
     if (opts.quiet) return;
@@ -475,6 +487,7 @@
     verdictEl.className = "verdict " + kind + (opts.provisional ? " provisional" : "");
     setVerdictText(message, source);
     verdictEl.setAttribute("data-code", code);
+    verdictEl.setAttribute("data-repeats", v.repeats && v.repeats.code ? String(v.repeats.code) : "");
     verdictEl.setAttribute("data-device", source || "");
     verdictEl.setAttribute("data-count", String(verdictCount));
     verdictEl.setAttribute("data-provisional", opts.provisional ? "1" : "");
@@ -734,15 +747,33 @@
     });
   }
 
-  // The provisional verdict of one scan against `st` ({ progress, status, lastCode, lastAt }),
-  // which it advances as the server would. Answers { ok, code, message, kind, name, line_no }.
+  // The provisional verdict of one scan against `st` ({ progress, status, lastCode, lastAt,
+  // lastVerdict }), which it advances as the server would. Answers { ok, code, message, kind,
+  // name, line_no } (and `repeats` for a double read).
   function checkOffline(st, raw, at) {
+    var verdict = checkRead(st, raw, at);
+    if (verdict.code !== "duplicate_read" && verdict.code !== "unreadable") {
+      // An "unknown offline" read is no refusal: the server decides it.
+      st.lastVerdict = { code: verdict.code, ok: !!verdict.ok || verdict.kind === "unknown",
+                         message: verdict.message, name: verdict.name, line_no: verdict.line_no };
+    }
+    return verdict;
+  }
+
+  function checkRead(st, raw, at) {
     var read = readCode(raw);
     var code = read.text;
     if (!code) return { ok: false, code: "unreadable", message: text("unreadable", { reason: "" }) };
     if (st.lastCode === code && st.lastAt != null && at - st.lastAt >= 0 && at - st.lastAt < DEBOUNCE_MS) {
       st.lastAt = at;
-      return { ok: false, code: "duplicate_read", message: text("duplicate_read", {}) };
+      var first = st.lastVerdict;
+      if (first && !first.ok) {
+        return { ok: false, code: "duplicate_read", repeats: { code: first.code, ok: false },
+                 message: text("duplicate_read_refused", { refusal: first.message }),
+                 name: first.name, line_no: first.line_no };
+      }
+      return { ok: false, code: "duplicate_read", repeats: first ? { code: first.code, ok: true } : null,
+               message: text("duplicate_read", {}) };
     }
     st.lastCode = code;
     st.lastAt = at;
@@ -825,7 +856,8 @@
   }
 
   function baseState() {
-    return { progress: clone(confirmed), status: confirmedStatus, lastCode: null, lastAt: null };
+    return { progress: clone(confirmed), status: confirmedStatus, lastCode: null, lastAt: null,
+             lastVerdict: null };
   }
 
   // What the kit shows: the server's last word, then every queued provisional scan on top.
@@ -879,7 +911,7 @@
     var li = logItem(entry);
     li.setAttribute("data-state", state);
     li.setAttribute("data-server-code", String(answer.code || ""));
-    li.className = "offline-item " + state + " " + (answer.ok ? "ok" : (NEUTRAL_CODES[answer.code] ? "neutral" : "bad"));
+    li.className = "offline-item " + state + " " + (answer.ok ? "ok" : (NEUTRAL_CODES[answer.code] && !repeatedRefusal(answer) ? "neutral" : "bad"));
     if (answer.params && answer.params.name) li.querySelector(".offline-what").textContent = answer.params.name;
     li.querySelector(".offline-said").textContent = t("server_said") + " · " + (answer.message || answer.code);
   }
@@ -1327,9 +1359,86 @@
     };
   }
 
+  // An order held, cancelled or put in exception while this handheld packs it (or shows it):
+  // announced at once, red, and the panel stays until the packer taps it, whatever comes next.
+  var STOP_TEXTS = { cancelled: "stopped_cancelled", on_hold: "stopped_on_hold",
+                     exception: "stopped_exception" };
+  var stopSeq = null;
+
+  function stopsHere(event) {
+    var at = event.packing_at;
+    if (at && typeof at === "object" && at.station === station &&
+        (at.device_id === deviceId || at.device_id === shownDevice)) return true;
+    return !!(current && event.order_no === current.order_no);
+  }
+
+  function announceStop(event) {
+    if (typeof event.seq === "number" && event.seq === stopSeq) return;   // via two rooms
+    stopSeq = typeof event.seq === "number" ? event.seq : null;
+    var message = t(STOP_TEXTS[event.status], { order_no: event.order_no || "" });
+    var reason = event.reason ? t("stopped_reason", { reason: event.reason }) : "";
+    stopEl.setAttribute("data-order-no", String(event.order_no || ""));
+    stopEl.setAttribute("data-status", String(event.status));
+    stopMessage.textContent = message;
+    stopReason.textContent = reason;
+    stopReason.hidden = !reason;
+    stopEl.hidden = false;
+    hidePacked();
+    if (confirmed && confirmed.order_no === event.order_no) {
+      confirmedStatus = event.status;   // the offline check refuses its items from now on
+      persistState();
+    }
+    if (current && current.order_no === event.order_no && orderEl) orderEl.setAttribute("data-status", String(event.status));
+    showVerdict({ ok: false, code: "order_" + event.status, message: reason ? message + " " + reason : message },
+                { keepScreen: true });
+  }
+
+  // A catch-up (page load, reconnect) replays an order's past in one burst: a hold already
+  // released again is old news. So the announcement waits a moment for a release behind it.
+  var STOP_SETTLE_MS = 150;
+  var stopTimer = null;
+  var stopWaiting = null;
+
+  function onStop(event) {
+    if (!event || typeof event !== "object" || !STOP_TEXTS[event.status] || !stopsHere(event)) return false;
+    window.clearTimeout(stopTimer);
+    stopWaiting = event;
+    stopTimer = window.setTimeout(function () {
+      stopWaiting = null;
+      announceStop(event);
+    }, STOP_SETTLE_MS);
+    return true;
+  }
+
+  // Released again by a supervisor: the red panel of that order gives way to a plain word.
+  function onStopLifted(event) {
+    if (!event || STOP_TEXTS[event.status] || !STOP_TEXTS[event.from]) return;
+    if (stopWaiting && stopWaiting.order_no === event.order_no) {
+      window.clearTimeout(stopTimer);
+      stopWaiting = null;
+      return;
+    }
+    var announced = !stopEl.hidden && stopEl.getAttribute("data-order-no") === event.order_no;
+    if (!announced && !(current && current.order_no === event.order_no)) return;
+    if (announced) stopEl.hidden = true;
+    if (confirmed && confirmed.order_no === event.order_no) {
+      confirmedStatus = event.status;
+      persistState();
+    }
+    setHint(t("stop_lifted", { order_no: event.order_no, status: STATUS_LABELS[event.status] || event.status }));
+    verdictEl.setAttribute("data-code", "order_released");
+  }
+
+  stopAck.addEventListener("click", function () {
+    stopEl.hidden = true;
+    focusInput();
+  });
+
   // Packed by someone else's action (an override closing the kit): say so here too.
   function onStatus(event) {
     trackSeq(event);
+    if (onStop(event)) return;
+    onStopLifted(event);
     if (!event || !current || event.order_no !== current.order_no) return;
     // A scanner's own verdict follows its status events: that one says it.
     if (event.status === "packed" && event.by !== CFG.user && event.by !== shownDevice) {
