@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 from floor import create_app
 from floor.auth.operations import create_token, upsert_user
 from floor.db import get_db, standalone_session
+from floor.devices.domain import DEFAULT_SERIAL_PORT_GLOBS
 from floor.migrate import upgrade
 from floor.models import metadata
 
@@ -75,7 +76,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 def app(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     app = create_app({"DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path),
                       "SECRET_KEY": "test-secret", "TESTING": True, "SCAN_DEBOUNCE_MS": 500,
-                      "ALERT_INTERVAL_S": 0})
+                      "ALERT_INTERVAL_S": 0,
+                      # Serial scanners in tests are pty pairs behind links in the test's folder.
+                      "SERIAL_PORT_GLOBS": [*DEFAULT_SERIAL_PORT_GLOBS, "/dev/pts/*",
+                                            f"{tmp_path}/*"]})
     yield app
     app.extensions["floor.pump"].stop()
     get_db(app).engine.dispose()

@@ -94,6 +94,15 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def simulator_serial_globs(*folders: str | os.PathLike[str]) -> str:
+    """FLOOR_SERIAL_PORT_GLOBS for a server the simulator's serial scanners talk to: the
+    default device paths, ptys, and the links `run_shift` makes (floor-sim-serial-* in the
+    temporary folder) or in `folders`."""
+    from floor.devices.domain import DEFAULT_SERIAL_PORT_GLOBS
+    links = [f"{tempfile.gettempdir()}/floor-sim-serial-*/*", *(f"{f}/*" for f in folders)]
+    return ",".join([*DEFAULT_SERIAL_PORT_GLOBS, "/dev/pts/*", *links])
+
+
 class LiveServer:
     def __init__(self, *, host: str = "127.0.0.1", port: int | None = None,
                  instance_path: str | os.PathLike[str] | None = None,
@@ -138,6 +147,7 @@ class LiveServer:
         if self.database_url:
             env["FLOOR_DATABASE_URL"] = self.database_url
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env["FLOOR_SERIAL_PORT_GLOBS"] = simulator_serial_globs()
         env.update(self.extra_env)
         return env
 

@@ -18,7 +18,7 @@ from floor.packing.operations import warehouse_by_code
 
 AUDIT_ACTIONS = ("login", "login_failed", "login_locked", "logout", "session_expired",
                  "token_created", "token_revoked", "token_used", "override", "session_released",
-                 "stock_decision", "forbidden", "settings_changed")
+                 "stock_decision", "forbidden", "other_warehouse_object", "settings_changed")
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,11 @@ as online, what a registration must say. Pure: no I/O, no Flask, no SQLAlchemy."
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
+import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 TERMINATORS = {"CR": b"\r", "LF": b"\n", "CRLF": b"\r\n"}
 # A barcode is at most 512 characters (scan.domain.MAX_CODE_CHARS), 4 bytes each in UTF-8.
@@ -18,6 +20,11 @@ STATES = ("online", "offline", "error")
 HANDHELD_TIMEOUT = dt.timedelta(seconds=60)
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _STATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+# Where a serial scanner may be opened (FLOOR_SERIAL_PORT_GLOBS): device paths only. pyserial
+# would also take URLs (socket://, spy://, rfc2217://, loop://, hwgrep://) that connect anywhere
+# or write files; a path that is not on this list never reaches the opener.
+DEFAULT_SERIAL_PORT_GLOBS = ("/dev/serial/by-id/*", "/dev/serial/by-path/*", "/dev/ttyUSB*",
+                             "/dev/ttyACM*", "/dev/ttyS*")
 
 
 class RegistrationError(ValueError):
@@ -130,6 +137,42 @@ def effective_state(kind: str, stored: str, last_seen: dt.datetime | None, now: 
     return "online"
 
 
+def parse_port_globs(text: str | None) -> tuple[str, ...]:
+    """`/dev/ttyUSB*, /dev/pts/*` → patterns (None: the default list). Each is an absolute
+    path pattern; a bad one is a configuration error (ValueError)."""
+    if text is None:
+        return DEFAULT_SERIAL_PORT_GLOBS
+    globs = tuple(part.strip() for part in text.split(",") if part.strip())
+    for glob in globs:
+        if not glob.startswith("/") or posixpath.normpath(glob) != glob:
+            raise ValueError(f"serial port pattern {glob!r} is not a plain absolute path pattern")
+    return globs
+
+
+def port_allowed(path: str, globs: Iterable[str]) -> bool:
+    """Whether `path` is a plain absolute path (no `..`, `.`, `//`, no URL) matching one of the
+    patterns. `*` stays within one path component: `/dev/ttyUSB*` does not take
+    `/dev/ttyUSB0/../../etc/passwd`, nor `/dev/serial/by-id/*` a deeper path."""
+    if (not isinstance(path, str) or not path.startswith("/") or "\x00" in path
+            or posixpath.normpath(path) != path or path.startswith("//")):
+        return False
+    parts = path.split("/")
+    for glob in globs:
+        pattern = glob.split("/")
+        if len(pattern) == len(parts) and all(
+                fnmatch.fnmatchcase(part, want) for part, want in zip(parts, pattern)):
+            return True
+    return False
+
+
+def check_port(port: str, globs: Sequence[str]) -> str:
+    if not port_allowed(port, globs):
+        raise RegistrationError(
+            "invalid_port", "port must be a serial device path such as /dev/ttyUSB0 or "
+            "/dev/serial/by-id/... (allowed: " + ", ".join(globs) + "); URLs are refused.", "port")
+    return port
+
+
 @dataclass(frozen=True)
 class SerialSpec:
     device_id: str
@@ -140,8 +183,11 @@ class SerialSpec:
     enabled: bool = True
 
 
-def parse_registration(data: Mapping[str, Any]) -> SerialSpec | tuple[str, str]:
-    """A registration body: a serial scanner (SerialSpec) or a handheld ((device_id, station))."""
+def parse_registration(data: Mapping[str, Any],
+                       port_globs: Sequence[str] = DEFAULT_SERIAL_PORT_GLOBS,
+                       ) -> SerialSpec | tuple[str, str]:
+    """A registration body: a serial scanner (SerialSpec) or a handheld ((device_id, station)).
+    A serial port must be a device path allowed by `port_globs`."""
     if not isinstance(data, Mapping):
         raise RegistrationError("invalid_payload", "A device is a JSON object.")
     device_id = _text(data, "device_id", _DEVICE_ID, "1–64 letters, digits, . _ : -")
@@ -167,7 +213,8 @@ def parse_registration(data: Mapping[str, Any]) -> SerialSpec | tuple[str, str]:
     enabled = data.get("enabled", True)
     if not isinstance(enabled, bool):
         raise RegistrationError("invalid_field", "enabled is true or false.", "enabled")
-    return SerialSpec(device_id, station, port.strip(), int(baudrate), terminator, enabled)
+    return SerialSpec(device_id, station, check_port(port.strip(), port_globs), int(baudrate),
+                      terminator, enabled)
 
 
 def _text(data: Mapping[str, Any], name: str, pattern: re.Pattern[str], rule: str) -> str:

@@ -3,7 +3,7 @@ state changes come back as events for the caller to publish after commit."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -55,10 +55,13 @@ def _device_event(s: Session, device: Device, by: str, why: str, now: dt.datetim
                                              "moved_from": moved_from, "at": now.isoformat()}, now)
 
 
-def register_device(s: Session, data: Any, actor: Actor) -> tuple[dict[str, Any], bool, list[PendingEvent]]:
-    """Create or update a device. Registering a serial scanner hands its port to the readers."""
+def register_device(s: Session, data: Any, actor: Actor,
+                    port_globs: Sequence[str] = domain.DEFAULT_SERIAL_PORT_GLOBS,
+                    ) -> tuple[dict[str, Any], bool, list[PendingEvent]]:
+    """Create or update a device. Registering a serial scanner hands its port to the readers;
+    the port must be a device path allowed by `port_globs` (FLOOR_SERIAL_PORT_GLOBS)."""
     try:
-        spec = domain.parse_registration(data)
+        spec = domain.parse_registration(data, port_globs)
     except domain.RegistrationError as exc:
         fields = {"field": exc.field} if exc.field else {}
         raise DomainError(exc.code, exc.message, 400, **fields) from None

@@ -29,6 +29,7 @@ from typing import Any, Protocol, Sequence
 from flask import Flask
 from sqlalchemy import func, select
 
+from floor import destinations
 from floor.db import get_db, utcnow
 from floor.devices import print_operations
 from floor.devices.models import Printer, PrintJob
@@ -98,20 +99,40 @@ def file_folder(address: str, roots: Sequence[str]) -> Path:
 # --- drivers ---------------------------------------------------------------------------------
 
 class TcpPrinterDriver:
-    """The raw "port 9100" protocol: connect, send the ZPL, close. The printer answers nothing."""
+    """The raw "port 9100" protocol: connect, send the ZPL, close. The printer answers nothing.
 
-    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
-        self.host, self.port, self.timeout = host, port, timeout
+    The host is resolved at each send and every address it resolves to is checked against the
+    blocked networks (FLOOR_PRINTER_BLOCKED_NETWORKS); the connection goes to an address that
+    was checked, so a name re-pointed at a metadata service between checks is never reached."""
+
+    def __init__(self, host: str, port: int, timeout: float = 5.0,
+                 blocked: Sequence[destinations.Network] = ()) -> None:
+        self.host, self.port, self.timeout, self.blocked = host, port, timeout, tuple(blocked)
 
     def send(self, job_id: str, data: bytes) -> None:
         try:
-            with socket.create_connection((self.host, self.port), timeout=self.timeout) as conn:
-                conn.sendall(data)
-                conn.shutdown(socket.SHUT_WR)
-        except (ConnectionRefusedError, socket.timeout, socket.gaierror) as exc:
+            addresses = destinations.resolve_allowed(self.host, self.port, self.blocked)
+        except destinations.BlockedDestination as exc:
+            raise PrintError(f"{self.host}:{self.port} not sent: {exc.address} is in a blocked "
+                             "network (FLOOR_PRINTER_BLOCKED_NETWORKS)", "error") from None
+        except (socket.gaierror, UnicodeError) as exc:
             raise PrintError(f"{self.host}:{self.port} unreachable: {exc}", "offline") from None
         except OSError as exc:
             raise PrintError(f"{self.host}:{self.port}: {exc}", "offline") from None
+        error: OSError | None = None
+        for family, sockaddr in addresses:
+            try:
+                with socket.socket(family, socket.SOCK_STREAM) as conn:
+                    conn.settimeout(self.timeout)
+                    conn.connect(sockaddr)
+                    conn.sendall(data)
+                    conn.shutdown(socket.SHUT_WR)
+                return
+            except OSError as exc:
+                error = exc
+        if isinstance(error, (ConnectionRefusedError, socket.timeout)):
+            raise PrintError(f"{self.host}:{self.port} unreachable: {error}", "offline") from None
+        raise PrintError(f"{self.host}:{self.port}: {error}", "offline") from None
 
 
 class FilePrinterDriver:
@@ -141,13 +162,15 @@ class FilePrinterDriver:
             raise PrintError(f"cannot write to {self.folder}: {exc.strerror or exc}", "error") from None
 
 
-def driver_for(printer: Any, *, file_roots: Sequence[str] = (), timeout: float = 5.0) -> PrinterDriver:
+def driver_for(printer: Any, *, file_roots: Sequence[str] = (), timeout: float = 5.0,
+               blocked: Sequence[destinations.Network] = ()) -> PrinterDriver:
     """The driver of a printer row (or anything with `driver` and `address`). The file driver's
-    folder is checked against the allowed roots again at send time."""
+    folder is checked against the allowed roots again at send time, the TCP driver's addresses
+    against the blocked networks."""
     try:
         if printer.driver == "tcp":
             host, port = parse_tcp_address(printer.address)
-            return TcpPrinterDriver(host, port, timeout)
+            return TcpPrinterDriver(host, port, timeout, blocked)
         if printer.driver == "file":
             return FilePrinterDriver(file_folder(printer.address, file_roots))
     except ValueError as exc:
@@ -257,7 +280,9 @@ class PrintQueue:
             error: PrintError | None = None
             try:
                 driver = driver_for(head, file_roots=self.app.config["PRINT_FILE_ROOTS"],
-                                    timeout=self.app.config["PRINT_TIMEOUT_S"])
+                                    timeout=self.app.config["PRINT_TIMEOUT_S"],
+                                    blocked=self.app.config.get("PRINTER_BLOCKED_NETWORKS",
+                                                                destinations.parse_networks(None)))
                 driver.send(head.job_id, head.payload.encode("utf-8"))
             except PrintError as exc:
                 error = exc

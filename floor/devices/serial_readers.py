@@ -13,11 +13,12 @@ import datetime as dt
 import logging
 import os
 import socket
+import stat
 import threading
 import time
 import tomllib
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import serial
 from sqlalchemy.exc import DBAPIError
@@ -41,13 +42,25 @@ LEASE_TTL = dt.timedelta(seconds=20)
 TICK_S = 2.0
 
 
-def open_port(spec: domain.SerialSpec) -> Any:
-    """A real path opens exclusively (one reader per port on this host); a pyserial URL
-    (`rfc2217://`, `socket://`, `loop://`) as it is."""
-    options: dict[str, Any] = {"baudrate": spec.baudrate, "timeout": READ_TIMEOUT_S}
-    if "://" not in spec.port:
-        options["exclusive"] = True
-    return serial.serial_for_url(spec.port, **options)
+def open_port(spec: domain.SerialSpec,
+              globs: Sequence[str] = domain.DEFAULT_SERIAL_PORT_GLOBS) -> Any:
+    """Opens a serial device by its path, exclusively (one reader per port on this host).
+
+    Never `serial_for_url`: a URL (`socket://`, `spy://...?file=`, `rfc2217://`) would connect
+    anywhere or write files. The path and the device it links to (a /dev/serial/by-id link
+    names /dev/ttyUSBn) must both be allowed, and what is opened must be a character device,
+    checked again on the open file, so a link swapped in between cannot lead elsewhere."""
+    real = os.path.realpath(spec.port)
+    if not (domain.port_allowed(spec.port, globs) and domain.port_allowed(real, globs)):
+        raise serial.SerialException(f"{spec.port} is not an allowed serial device path")
+    if not stat.S_ISCHR(os.stat(real).st_mode):
+        raise serial.SerialException(f"{spec.port} is not a serial device")
+    port = serial.Serial(port=real, baudrate=spec.baudrate, timeout=READ_TIMEOUT_S,
+                         exclusive=True)
+    if not stat.S_ISCHR(os.fstat(port.fileno()).st_mode):
+        port.close()
+        raise serial.SerialException(f"{spec.port} is not a serial device")
+    return port
 
 
 SCREEN_LANGUAGES = ("zh", "en")
@@ -153,14 +166,20 @@ class SerialReader(threading.Thread):
 class ReaderSupervisor:
     """Keeps one reader per leased serial device of this process, in step with the registry."""
 
-    def __init__(self, app: Flask, opener: Callable[[domain.SerialSpec], Any] = open_port) -> None:
-        self.app, self.opener = app, opener
+    def __init__(self, app: Flask, opener: Callable[[domain.SerialSpec], Any] | None = None) -> None:
+        self.app = app
+        # The allow-list is read at each open: the configuration, not a copy taken at start.
+        self.opener = opener or (lambda spec: open_port(spec, self.port_globs))
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
         self.readers: dict[str, SerialReader] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
+
+    @property
+    def port_globs(self) -> Sequence[str]:
+        return self.app.config.get("SERIAL_PORT_GLOBS") or domain.DEFAULT_SERIAL_PORT_GLOBS
 
     # --- lifecycle ---------------------------------------------------------------------------
     def ensure_started(self) -> None:
@@ -203,7 +222,7 @@ class ReaderSupervisor:
             try:
                 with self.app.app_context():
                     body, _, events = run_in_transaction(lambda s: operations.register_device(
-                        s, {"kind": "serial", **entry}, actor))
+                        s, {"kind": "serial", **entry}, actor, self.port_globs))
                     self._publish(events)
                 registered.append(body["device_id"])
             except Exception as exc:  # noqa: BLE001 - one bad entry, the others still count

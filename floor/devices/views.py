@@ -5,7 +5,9 @@ from flask import Blueprint, current_app, jsonify, request
 
 from floor.api import actor_of, run
 from floor.auth.security import actor, requires
-from floor.auth.scope import check_station_code, scope_filtered, warehouse_arg
+from floor.auth.scope import (check_not_elsewhere, check_station_code, check_warehouse_code,
+                               scope_code, scope_filtered, upserts, warehouse_arg,
+                               warehouse_scope)
 from floor.db import db_session
 from floor.devices import operations
 from floor.errors import ApiError, json_body
@@ -26,13 +28,24 @@ def _query_text(name: str, max_len: int) -> str | None:
 
 @bp.post("/devices")
 @requires("supervisor", "integration")
-@scope_filtered("the station must be the caller's warehouse's")
+@scope_filtered("the station, the warehouse named and the device's current station must be "
+                "the caller's warehouse's")
+@upserts(device_id="device")
 def register_device():  # type: ignore[no-untyped-def]
     data = json_body()
     principal = actor()
+    globs = current_app.config["SERIAL_PORT_GLOBS"]
+
     def op(s):  # type: ignore[no-untyped-def]
         check_station_code(s, data.get("station"))
-        return operations.register_device(s, data, actor_of(principal))
+        body = data
+        if warehouse_scope() is not None:
+            # A one-warehouse caller neither creates a warehouse by naming it nor leaves a new
+            # station unbound: the station becomes the caller's warehouse's.
+            warehouse = data.get("warehouse")
+            check_warehouse_code(s, warehouse if isinstance(warehouse, str) else None)
+            body = {**data, "warehouse": scope_code(s, warehouse_scope())}
+        return operations.register_device(s, body, actor_of(principal), globs)
 
     body, created, events = run(op)
     publish(events)
@@ -63,6 +76,8 @@ def heartbeat_of(data: object, principal) -> dict[str, object]:  # type: ignore[
                            field=name)
     device_id, station = data["device_id"].strip(), data["station"].strip()
     check_station_code(db_session(), station)
+    # A heartbeat moves the handheld: another warehouse's device stays where it is.
+    check_not_elsewhere(db_session(), "device", device_id, "device_id")
     events = run(lambda s: operations.heartbeat(s, device_id, station,
                                                 actor_of(principal, device_id, station)))
     publish(events)
@@ -71,6 +86,7 @@ def heartbeat_of(data: object, principal) -> dict[str, object]:  # type: ignore[
 
 @bp.post("/devices/heartbeat")
 @requires("packer", "qc", "device")
-@scope_filtered("the station must be the caller's warehouse's")
+@scope_filtered("the station and the device's current station must be the caller's warehouse's")
+@upserts(device_id="device")
 def heartbeat():  # type: ignore[no-untyped-def]
     return jsonify(heartbeat_of(json_body(), actor()))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import math
 import re
@@ -14,6 +13,9 @@ import secrets as _secrets
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
+
+from floor.destinations import (DEFAULT_BLOCKED_NETWORKS, Network, blocked_address,  # noqa: F401
+                               literal_blocked, parse_networks)
 
 
 # --- what goes out --------------------------------------------------------------------------
@@ -83,43 +85,14 @@ class WebhookRuleError(ValueError):
 
 # --- where a webhook may go -------------------------------------------------------------------
 
-# Networks a webhook never reaches unless the deployment says otherwise: link-local (the cloud
-# metadata services live there), "this network", multicast. Loopback and private ranges stay
-# allowed by default because an on-premises OMS usually sits on one; a cloud deployment adds them.
-DEFAULT_BLOCKED_NETWORKS = "169.254.0.0/16,fe80::/10,0.0.0.0/8,224.0.0.0/4,ff00::/8"
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def parse_networks(text: str | None) -> tuple[Network, ...]:
-    """`10.0.0.0/8, ::1/128` → networks (None: the default list); a bad entry is a configuration
-    error (ValueError)."""
-    if text is None:
-        text = DEFAULT_BLOCKED_NETWORKS
-    return tuple(ipaddress.ip_network(part.strip(), strict=False)
-                 for part in text.split(",") if part.strip())
-
-
-def blocked_address(address: str, networks: Iterable[Network]) -> bool:
-    """Whether an IP address (as getaddrinfo gives it, maybe with a %zone) is in a blocked
-    network; IPv4-mapped IPv6 addresses count as their IPv4 address."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return True                      # not an address at all: never connect to it
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip.version == net.version and ip in net for net in networks)
+# Networks a webhook never reaches unless the deployment says otherwise: the rule is shared with
+# label printers (floor.destinations).
 
 
 def literal_host_blocked(url: str, networks: Iterable[Network]) -> bool:
     """A URL whose host is an IP address in a blocked network (host names are checked when
     resolved, at each delivery)."""
-    host = urlsplit(url).hostname or ""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return blocked_address(host, networks)
+    return literal_blocked(urlsplit(url).hostname or "", networks)
 
 
 def validate_url(value: Any, blocked: Iterable[Network] = ()) -> str:

@@ -11,14 +11,15 @@ import requests
 import socketio
 
 from floor_sim.serial_port import PtyScanner
-from floor_sim.server import LiveServer
+from floor_sim.server import LiveServer, simulator_serial_globs
 
 
 @pytest.mark.parametrize("worker", ["gthread", "gevent"])
 def test_serve_with_worker(worker, tmp_path):
     if worker == "gevent":
         pytest.importorskip("gevent")
-    with LiveServer(serve_args=["--worker", worker]) as server:
+    with LiveServer(serve_args=["--worker", worker],
+                    env={"FLOOR_SERIAL_PORT_GLOBS": simulator_serial_globs(tmp_path)}) as server:
         server.floor("seed-demo")
         packer, supervisor = server.token("packer", "p"), server.token("supervisor", "s")
         wave = requests.get(f"{server.url}/api/v1/waves/W-0001", timeout=10,

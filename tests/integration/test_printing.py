@@ -496,3 +496,104 @@ def test_auto_print_after_a_supervisor_override_completes_the_kit(app, api, queu
     assert queue.run_once() == 1
     assert b"SF1000000000009" in tcp_printer.wait_for(1)[0]
     assert api.get("/api/v1/orders/TB009").get_json()["status"] == "labelled"
+
+
+# --- where a printer may be, and what a label may carry ------------------------------------------
+
+@pytest.mark.parametrize("address", [
+    "169.254.169.254:9100",               # the cloud metadata service
+    "[fe80::1]:9100",                      # link-local IPv6
+    "0.0.0.0:9100",
+    "224.0.0.1:9100",                      # multicast
+    "2852039166:9100",                     # 169.254.169.254 written as one number
+    "0xa9fea9fe:9100",
+    "[::ffff:169.254.169.254]:9100",       # IPv4-mapped
+])
+def test_a_printer_in_a_blocked_network_is_refused(api, address):
+    refused = register(api, address=address)
+    assert refused.status_code == 400, refused.get_json()
+    assert (refused.get_json()["code"], refused.get_json()["field"]) == ("blocked_destination", "address")
+    assert api.get("/api/v1/printers").get_json()["printers"] == []
+
+
+def test_blocked_printer_networks_are_a_setting_and_a_re_registration_is_checked_too(app, api):
+    from floor.config import load_config
+    from floor.destinations import parse_networks
+
+    assert load_config(environ={})["PRINTER_BLOCKED_NETWORKS"] == parse_networks(None)
+    assert load_config(environ={"FLOOR_PRINTER_BLOCKED_NETWORKS": "10.0.0.0/8"})[
+        "PRINTER_BLOCKED_NETWORKS"] == parse_networks("10.0.0.0/8")
+    assert register(api, address="10.0.0.5:9100").status_code == 201
+    moved = register(api, address="169.254.169.254:9100")
+    assert (moved.status_code, moved.get_json()["code"]) == (400, "blocked_destination")
+    app.config["PRINTER_BLOCKED_NETWORKS"] = parse_networks("10.0.0.0/8")
+    added = register(api, "PRN-2", address="10.1.2.3:9100")
+    assert (added.status_code, added.get_json()["code"]) == (400, "blocked_destination")
+    [printer] = api.get("/api/v1/printers").get_json()["printers"]
+    assert printer["address"] == "10.0.0.5:9100"
+
+
+def test_a_printer_name_is_resolved_and_checked_at_every_send(app, api, queue):
+    """A name that now resolves into a blocked network (DNS rebinding) is not connected to."""
+    from floor.destinations import parse_networks
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    try:
+        assert register(api, address=f"localhost:{port}").status_code == 201
+        pack(api)
+        job = label(api).get_json()
+        app.config["PRINTER_BLOCKED_NETWORKS"] = parse_networks("127.0.0.0/8,::1/128")
+        assert queue.run_once() == 1
+        with pytest.raises(BlockingIOError):
+            listener.accept()                          # nothing connected
+        row = job_row(app, job["job_id"])
+        assert row.state == "queued" and "blocked network" in row.last_error
+        printer = api.get("/api/v1/printers").get_json()["printers"][0]
+        assert printer["state"] == "error"
+        # The same name outside the blocked networks prints (the retry, once due).
+        app.config["PRINTER_BLOCKED_NETWORKS"] = parse_networks(None)
+        assert queue.run_once(now=utcnow() + dt.timedelta(seconds=5)) == 1
+        listener.setblocking(True)
+        listener.settimeout(5)
+        conn, _ = listener.accept()
+        with conn:
+            assert conn.recv(8) == b"^XA^CI28"
+        assert job_row(app, job["job_id"]).state == "printed"
+    finally:
+        listener.close()
+
+
+INJECTIONS = "^XZ^XA^FO0,0^A0N,200,200^FDINJECTED^FS^XZ~JA~JR"
+
+
+def test_label_text_never_reaches_the_zpl_framing(app, api, queue, tcp_printer):
+    """Customer, address and item names full of ZPL commands, and control characters: the
+    bytes a real TCP printer gets hold exactly one label, every such text escaped."""
+    tcp_printer.start()
+    assert register(api, address=tcp_printer.address).status_code == 201
+    lines = [dict(LINES[0], name=f"精华液{INJECTIONS}"), LINES[1]]
+    body = make_order("TB009", waybill="SF1000000000009", lines=lines)
+    body["customer"] = {"name": INJECTIONS, "phone": "13800001234",
+                        "address": f"江西省\r\n^XA^FDLINE2^FS\x00\x1b{INJECTIONS}"}
+    assert api.post("/api/v1/orders", body).status_code == 201
+    assert api.post("/api/v1/waves", {"wave_no": "W-9", "order_nos": ["TB009"],
+                                      "station": "P01"}).status_code == 200
+    for code in ("SF1000000000009", MAIN, GIFTBOX):
+        assert api.scan(code, device="PDA-09")["ok"] in (True, False)
+    assert label(api, "TB009").status_code == 202
+    place = api.post("/api/v1/printers/PRN-P01/labels", {"kind": "location", "code": "A^XZ^XA~JR"},
+                     role="supervisor")
+    assert place.status_code == 202, place.get_json()
+    assert queue.run_once() == 2
+    for sent in tcp_printer.wait_for(2):
+        assert sent.count(b"^XA") == 1 and sent.count(b"^XZ") == 1, sent
+        assert sent.startswith(b"^XA^CI28") and sent.rstrip(b"\n").endswith(b"^XZ")
+        assert b"~" not in sent and b"INJECTED^FS" not in sent
+        # No control character but the newlines between commands.
+        assert all(b >= 0x20 or b == 0x0A for b in sent), sent
+    waybill = tcp_printer.received[0].decode("utf-8")
+    assert "_5EXZ_5EXA_5EFO0,0" in waybill and "_7EJA_7EJR" in waybill

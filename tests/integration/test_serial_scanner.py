@@ -264,3 +264,106 @@ station = "P05"
         115200, "config", "P05")
     readers.run_once()
     wait_for(lambda: device(api, "SCN-05"), lambda d: d["state"] == "online", what="online")
+
+
+class _Listener:
+    """A TCP port that notes whether anyone connected (what a `socket://` port would reach)."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+
+    def connected(self) -> bool:
+        try:
+            conn, _ = self.sock.accept()
+        except BlockingIOError:
+            return False
+        conn.close()
+        return True
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_serial_port_is_a_device_path_never_a_url(app, api, readers, scanner, tmp_path):
+    listener = _Listener()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    try:
+        for port in (f"socket://127.0.0.1:{listener.port}", f"spy://{scanner.link}?file={victim}",
+                     f"rfc2217://127.0.0.1:{listener.port}", "loop://", "hwgrep://.*",
+                     "/dev/ttyUSB0/../../etc/passwd", "/dev/serial/by-id/../../../etc/passwd",
+                     "/etc/passwd", "dev/ttyUSB0", "//dev/ttyUSB0", f"{tmp_path}/sub/deeper",
+                     f"{tmp_path}/./scanner-SCN-01"):
+            for role in ("supervisor", "integration"):
+                refused = api.post("/api/v1/devices", {"device_id": "SCN-URL", "kind": "serial",
+                                                       "port": port, "station": "P01"}, role=role)
+                assert refused.status_code == 400, (port, refused.get_json())
+                assert (refused.get_json()["code"], refused.get_json()["field"]) == (
+                    "invalid_port", "port"), port
+        assert device(api, "SCN-URL") is None
+        # The devices file goes through the same rule: its URL entry is skipped.
+        config = tmp_path / "devices.toml"
+        config.write_text(f"""
+[[scanner]]
+device_id = "SCN-F1"
+port = "socket://127.0.0.1:{listener.port}"
+station = "P01"
+
+[[scanner]]
+device_id = "SCN-F2"
+port = "{scanner.link}"
+station = "P01"
+""")
+        app.config["DEVICES_FILE"] = str(config)
+        assert readers.load_configured() == ["SCN-F2"]
+        # A row that holds a URL anyway (registered before this rule) is never opened as one.
+        from sqlalchemy import update
+
+        from floor.db import standalone_session
+        from floor.devices.models import Device
+        with app.app_context(), standalone_session(app) as s:
+            s.execute(update(Device).where(Device.device_id == "SCN-F2").values(
+                port=f"socket://127.0.0.1:{listener.port}"))
+        readers.run_once()
+        refused = wait_for(lambda: device(api, "SCN-F2"),
+                           lambda d: d["reason"] and "cannot open" in d["reason"], what="the old row")
+        assert refused["state"] == "offline" and "not an allowed serial device path" in refused["reason"]
+        assert not listener.connected() and victim.read_text() == "keep me"
+    finally:
+        listener.close()
+
+
+def test_a_link_in_an_allowed_folder_must_lead_to_an_allowed_serial_device(app, api, readers, tmp_path):
+    # Allowed as a path (the test's link folder), but the link leads to a file, not a tty.
+    regular = tmp_path / "regular-file"
+    regular.write_text("not a scanner")
+    (tmp_path / "to-passwd").symlink_to("/etc/passwd")
+    (tmp_path / "to-file").symlink_to(regular)
+    assert register(api, tmp_path / "to-passwd", "SCN-L1").status_code == 201
+    assert register(api, tmp_path / "to-file", "SCN-L2").status_code == 201
+    readers.run_once()
+    first = wait_for(lambda: device(api, "SCN-L1"),
+                     lambda d: d["reason"] and "cannot open" in d["reason"], what="SCN-L1 refused")
+    assert "not an allowed serial device path" in first["reason"]
+    second = wait_for(lambda: device(api, "SCN-L2"),
+                      lambda d: d["reason"] and "cannot open" in d["reason"], what="SCN-L2 refused")
+    assert "not a serial device" in second["reason"] and regular.read_text() == "not a scanner"
+
+
+def test_the_allow_list_is_a_setting(app, api, scanner):
+    from floor.config import load_config
+    from floor.devices.domain import DEFAULT_SERIAL_PORT_GLOBS
+
+    assert load_config(environ={})["SERIAL_PORT_GLOBS"] == list(DEFAULT_SERIAL_PORT_GLOBS)
+    assert load_config(environ={"FLOOR_SERIAL_PORT_GLOBS": "/dev/ttyUSB*, /dev/pts/*"})[
+        "SERIAL_PORT_GLOBS"] == ["/dev/ttyUSB*", "/dev/pts/*"]
+    # Without the tests' additions, a pty's link in a temporary folder is not a device path.
+    app.config["SERIAL_PORT_GLOBS"] = list(DEFAULT_SERIAL_PORT_GLOBS)
+    refused = register(api, scanner.link, "SCN-G1")
+    assert (refused.status_code, refused.get_json()["code"]) == (400, "invalid_port")
+    assert register(api, "/dev/serial/by-id/usb-Symbol_DS4308-if00", "SCN-G2").status_code == 201

@@ -7,8 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from floor.devices.domain import (HANDHELD_TIMEOUT, MAX_LINE_BYTES, LineFramer, RegistrationError,
-                                  SerialSpec, effective_state, parse_registration, reconnect_delay)
+from floor.devices.domain import (DEFAULT_SERIAL_PORT_GLOBS, HANDHELD_TIMEOUT, MAX_LINE_BYTES,
+                                  LineFramer, RegistrationError, SerialSpec, effective_state,
+                                  parse_port_globs, parse_registration, port_allowed,
+                                  reconnect_delay)
 
 
 def frames(terminator, *chunks):
@@ -122,3 +124,50 @@ def test_bad_registrations_name_the_field(body, code, field):
     with pytest.raises(RegistrationError) as info:
         parse_registration(body)
     assert (info.value.code, info.value.field) == (code, field)
+
+
+ALLOWED = DEFAULT_SERIAL_PORT_GLOBS + ("/srv/scanners/*",)
+
+
+@pytest.mark.parametrize("port, allowed", [
+    ("/dev/ttyUSB0", True),
+    ("/dev/ttyACM12", True),
+    ("/dev/ttyS0", True),
+    ("/dev/serial/by-id/usb-Symbol_Technologies_DS4308-if00", True),
+    ("/dev/serial/by-path/pci-0000:00:14.0-usb-0:2:1.0-port0", True),
+    ("/srv/scanners/SCN-01", True),                       # a pattern from the setting
+    ("socket://10.0.0.5:4001", False),                    # pyserial URLs, every one
+    ("spy:///dev/ttyUSB0?file=/etc/passwd", False),
+    ("rfc2217://10.0.0.5:2217", False),
+    ("loop://", False),
+    ("hwgrep://.*", False),
+    ("/dev/ttyUSB0/../../etc/passwd", False),             # traversal, not normalised away
+    ("/dev/serial/by-id/../../../etc/passwd", False),
+    ("/dev/./ttyUSB0", False),
+    ("//dev/ttyUSB0", False),
+    ("/dev//ttyUSB0", False),
+    ("/dev/serial/by-id/a/b", False),                     # `*` stays in one component
+    ("/srv/scanners/x/../../../etc/passwd", False),
+    ("dev/ttyUSB0", False),                               # relative
+    ("/dev/tty0", False),                                 # a console, not a serial port
+    ("/dev/pts/3", False),                                # not in this list
+    ("/etc/passwd", False),
+    ("/dev/ttyUSB0\x00", False),
+])
+def test_a_serial_port_is_an_allowed_device_path(port, allowed):
+    assert port_allowed(port, ALLOWED) is allowed
+    body = {"device_id": "SCN-1", "port": port, "station": "P01"}
+    if allowed:
+        assert parse_registration(body, ALLOWED).port == port
+    else:
+        with pytest.raises(RegistrationError) as info:
+            parse_registration(body, ALLOWED)
+        assert info.value.code in ("invalid_port", "invalid_field") and info.value.field == "port"
+
+
+def test_port_patterns_from_the_setting():
+    assert parse_port_globs(None) == DEFAULT_SERIAL_PORT_GLOBS
+    assert parse_port_globs(" /dev/ttyUSB*, ,/dev/pts/* ") == ("/dev/ttyUSB*", "/dev/pts/*")
+    for bad in ("socket://*", "dev/tty*", "/dev/../tmp/*"):
+        with pytest.raises(ValueError):
+            parse_port_globs(bad)
