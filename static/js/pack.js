@@ -1048,7 +1048,9 @@
     if (!failing && count === 0 && offlineMode) {
       offlineMode = false;
       var refused = offlineLogEl.querySelectorAll('li[data-state="refused"]').length;
-      if (!refused && verdictEl.getAttribute("data-reconciled") !== "corrected") {
+      // A refusal on screen stays there until the packer acts: the all-clear never covers it.
+      if (!refused && verdictEl.getAttribute("data-reconciled") !== "corrected" &&
+          !verdictEl.classList.contains("bad")) {
         setHint(t("all_confirmed"));
       }
     }

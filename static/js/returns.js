@@ -773,8 +773,10 @@
   function onQueueChange(count, failing) {
     if (!failing && count === 0 && offlineMode) {
       offlineMode = false;
+      // A refusal on screen stays there until the inspector acts: the all-clear never covers it.
       if (!offlineLogEl.querySelector('li[data-state="refused"]') &&
-          verdictEl.getAttribute("data-reconciled") !== "corrected") {
+          verdictEl.getAttribute("data-reconciled") !== "corrected" &&
+          !verdictEl.classList.contains("bad")) {
         hint(t("all_confirmed"));
       }
     }

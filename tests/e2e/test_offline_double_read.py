@@ -35,9 +35,9 @@ def test_offline_double_reads_repeat_the_first_verdict(device: Any, server: Any)
     wrong_lot = f"]C101{order['gtin']}10L2"
     right_lot = f"]C101{order['gtin']}10L1"
     # Each code read twice in a burst (inside the 500 ms window): the second read repeats the first.
-    plan = [(codes["giftbox"], "giftbox_incomplete", "Gift box too early"),
+    plan = [(right_lot, "accepted", None),
             (wrong_lot, "lot_mismatch", "this order needs lot L1"),
-            (right_lot, "accepted", None)]
+            (codes["giftbox"], "giftbox_incomplete", "Gift box too early")]
     for code, first, said in plan:
         assert scan(page, code) == (first, "1")
         assert scan(page, code) == ("duplicate_read", "1")
@@ -54,17 +54,21 @@ def test_offline_double_reads_repeat_the_first_verdict(device: Any, server: Any)
 
     device.set_offline(False)
     expect(page.locator("#offline-banner")).to_have_attribute("data-pending", "0", timeout=30_000)
+    expect(page.locator("#offline-banner")).to_be_hidden()
+    # Back online, the refusal last on screen is still there: the all-clear does not cover it.
+    expect(verdict).to_have_class(re.compile(r"\bbad\b"))
+    expect(verdict).to_contain_text("Gift box too early")
     scans = server.get(f"/api/v1/orders/{order['order_no']}")["scans"][1:]
     assert [s["verdict"]["code"] for s in scans] == [
-        "giftbox_incomplete", "duplicate_read", "lot_mismatch", "duplicate_read", "accepted",
+        "accepted", "duplicate_read", "lot_mismatch", "duplicate_read", "giftbox_incomplete",
         "duplicate_read"]
-    assert "not counted" in scans[1]["verdict"]["message"] and "counted once" in scans[5]["verdict"]["message"]
+    assert "counted once" in scans[1]["verdict"]["message"] and "not counted" in scans[5]["verdict"]["message"]
     items = page.locator("#offline-log li").evaluate_all(
         "items => items.map(li => [li.dataset.state, li.dataset.serverCode, li.className])")
     items.reverse()
     assert [state for state, _, _ in items] == ["confirmed"] * 6
     # The server's refused double reads are listed red, the accepted one's grey.
     assert [re.search(r"\b(ok|bad|neutral)\b", cls).group(1) for _, _, cls in items] == [
-        "bad", "bad", "bad", "bad", "ok", "neutral"]
+        "ok", "neutral", "bad", "bad", "bad", "bad"]
     assert errors == []
     page.close()
