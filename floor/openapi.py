@@ -46,6 +46,10 @@ def _query(name: str, description: str, required: bool = False) -> dict[str, Any
 
 OBJ = {"type": "object", "additionalProperties": True}
 STR = {"type": "string"}
+# Order numbers are per warehouse: an account of every warehouse says which one it means.
+ORDER_WAREHOUSE = _query("warehouse", "Warehouse code: for an account of every warehouse, which "
+                         "warehouse's order (a number several use is 409 ambiguous_order "
+                         "without it); a one-warehouse account's own by default")
 
 KIT_LINE = {"type": "object", "required": ["sku", "qty", "role", "barcodes"], "properties": {
     "sku": STR, "name": STR, "qty": {"type": "integer", "minimum": 1},
@@ -60,7 +64,9 @@ SCAN_IN = {"type": "object", "required": ["scan_id", "station", "device_id", "co
 DEVICE_IN = {"type": "object", "required": ["device_id", "station"], "properties": {
     "device_id": STR, "station": STR, "warehouse": STR,
     "kind": {"type": "string", "enum": ["serial", "handheld"], "default": "serial"},
-    "port": {"type": "string", "description": "Serial port path or pyserial URL"},
+    "port": {"type": "string", "description": "Serial device path allowed by "
+             "FLOOR_SERIAL_PORT_GLOBS (e.g. /dev/serial/by-id/..., /dev/ttyUSB0); a URL or any "
+             "other path is 400 invalid_port"},
     "baudrate": {"type": "integer", "default": 9600},
     "terminator": {"type": "string", "enum": ["CR", "LF", "CRLF"],
                    "description": "Absent: any of them"},
@@ -85,6 +91,13 @@ PROGRESS = {"type": "object", "properties": {
     "waybill_bound": {"type": "boolean"}, "complete": {"type": "boolean"},
     "giftbox_requires": {"type": "array", "items": {"type": "string", "enum": ["main", "sample", "gift"]},
                          "description": "The roles the gift box waits for (the warehouse's setting)"}}}
+ORDER_UPSERTED = {"type": "object", "additionalProperties": True, "properties": {
+    "order_no": STR, "channel": STR, "status": STR, "created": {"type": "boolean"},
+    "waybill_no": {"type": ["string", "null"]}, "snapshot": {"type": ["object", "null"]},
+    "stock_check": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
+        "checked": {"type": "boolean"}, "fits": {"type": "boolean"},
+        "shortfall": {"type": "array", "items": OBJ}, "missing": {"type": "array", "items": OBJ}}}],
+        "description": "The release's stock check of a kit changed after its wave was released"}}}
 ORDER_OUT = {"type": "object", "required": ["order_no", "status", "timeline", "snapshot", "scans"],
              "properties": {"order_no": STR, "channel": STR, "status": STR,
                             "waybill_no": {"type": ["string", "null"]},
@@ -117,6 +130,8 @@ SHORTFALL = {"type": "object", "required": ["sku", "needed", "on_hand", "order_n
     "short_by": {"type": "integer"}, "order_nos": {"type": "array", "items": STR}}}
 WAVE_IN = {"type": "object", "required": ["wave_no", "order_nos"], "properties": {
     "wave_no": STR, "station": STR, "order_nos": {"type": "array", "items": STR},
+    "warehouse": {"type": "string", "description": "Whose order numbers (an account of every "
+                                                   "warehouse; else the station's breaks a tie)"},
     "release_anyway": {"type": "boolean", "description": "Release although tracked stock is "
                                                          "short (needs reason)"},
     "hold_short": {"type": "boolean", "description": "Put the short orders on hold (needs "
@@ -135,7 +150,7 @@ def _waves_post() -> dict[str, Any]:
              WAVE_IN, errors=(400, 401, 403, 404))
     op["responses"]["409"] = _resp(
         "stock_shortfall (with `shortfall` and `short_orders`), nothing_to_release, "
-        "order_not_waveable, mixed_warehouses",
+        "order_not_waveable, mixed_warehouses, ambiguous_order",
         {"type": "object", "required": ["code", "message"], "properties": {
             "code": STR, "message": STR, "shortfall": {"type": "array", "items": SHORTFALL},
             "short_orders": {"type": "array", "items": OBJ}}})
@@ -152,8 +167,9 @@ def _stock_paths() -> dict[str, Any]:
             "waybill_is_item_code, order_closed; 400 invalid_waybill",
             ["integration", "supervisor"], {"200": _resp("The order's waybill", OBJ)},
             {"type": "object", "required": ["waybill_no"], "properties": {
-                "waybill_no": STR, "reason": STR, "channel": STR, "device_id": STR}},
-            params=[_path("order_no", "Order number"), _query("channel", "Sales channel")],
+                "waybill_no": STR, "reason": STR, "channel": STR, "device_id": STR,
+                "warehouse": STR}},
+            params=[_path("order_no", "Order number"), _query("channel", "Sales channel"), ORDER_WAREHOUSE],
             errors=(400, 401, 403, 404, 409))},
         "/api/v1/stock": {
             "put": _op(
@@ -197,14 +213,19 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/openapi.json": {"get": _op("This document", [], {"200": _resp("OpenAPI 3", OBJ)},
                                             errors=(), tag="meta")},
         "/api/v1/orders": {"post": _op(
-            "Create or update one order with its kit (idempotent on channel + order_no)",
-            ["integration"], {"201": _resp("Created", OBJ), "200": _resp("Updated", OBJ)},
+            "Create or update one order with its kit (idempotent on warehouse + channel + "
+            "order_no: the same number in another warehouse is another order); a kit "
+            "changed after its wave's release is checked against the stock again (stock_check; "
+            "a kit_short_of_stock alert names the order when it no longer fits)",
+            ["integration"], {"201": _resp("Created", ORDER_UPSERTED),
+                              "200": _resp("Updated", ORDER_UPSERTED)},
             ORDER_IN, errors=(400, 401, 403, 409, 413))},
         "/api/v1/orders/{order_no}": {"get": _op(
             "Status, micro-status timeline, kit snapshot with hash, scans with verdicts",
             ["packer", "qc", "supervisor", "integration"], {"200": _resp("The order", ORDER_OUT)},
             params=[_path("order_no", "Order number"),
-                    _query("channel", "Sales channel, when the number exists in several")],
+                    _query("channel", "Sales channel, when the number exists in several"),
+                    ORDER_WAREHOUSE],
             errors=(400, 401, 403, 404, 409))},
         "/api/v1/waves": {"post": _waves_post()},
         **_stock_paths(),
@@ -213,9 +234,11 @@ def openapi_document() -> dict[str, Any]:
             {"200": _resp("The wave", OBJ)}, params=[_path("wave_no", "Wave number")],
             errors=(401, 403, 404))},
         "/api/v1/scans": {"post": _op(
-            "One scan; answers the verdict. Idempotent on scan_id", ["packer", "device"],
+            "One scan; answers the verdict. Idempotent on scan_id (409 scan_id_in_use / "
+            "device_id_in_use: another warehouse's scan or device, for a one-warehouse account)",
+            ["packer", "device"],
             {"200": _resp("The verdict (ok true or false)", VERDICT)}, SCAN_IN,
-            errors=(400, 401, 403, 413, 503), tag="scan")},
+            errors=(400, 401, 403, 409, 413, 503), tag="scan")},
         "/api/v1/decode": {"post": {
             **_op("Barcodes in a photo (camera fallback): zxing-cpp and zbar, fused",
                   ["packer", "qc", "device"], {"200": _resp("Codes read", {
@@ -268,7 +291,7 @@ def openapi_document() -> dict[str, Any]:
                     "hold", "exception", "cancel", "release"]},
                 "status": STR, "reason": STR, "at": {"type": "string", "format": "date-time"},
                 "station": STR, "device_id": STR}},
-            params=[_path("order_no", "Order number"), _query("channel", "Sales channel")],
+            params=[_path("order_no", "Order number"), _query("channel", "Sales channel"), ORDER_WAREHOUSE],
             errors=(400, 401, 403, 404, 409), tag="live")},
         "/api/v1/alerts": {"get": _op(
             "Open alerts (all=1: cleared ones too)", ["supervisor", "integration"],
@@ -307,10 +330,11 @@ def openapi_document() -> dict[str, Any]:
             params=[_path("code", "Warehouse code")], errors=(400, 401, 403), tag="live")},
         "/api/v1/devices": {
             "post": _op(
-                "Register or update a device; a serial scanner's port is then read by the service",
+                "Register or update a device; a serial scanner's port is then read by the "
+                "service. 409 device_id_in_use: another warehouse's device",
                 ["supervisor", "integration"], {"200": _resp("Updated", DEVICE),
                                                 "201": _resp("Registered", DEVICE)},
-                DEVICE_IN, tag="devices"),
+                DEVICE_IN, errors=(400, 401, 403, 409), tag="devices"),
             "get": _op(
                 "Every device with its state (online, offline, error) and last seen",
                 ["supervisor", "integration"],
@@ -322,7 +346,8 @@ def openapi_document() -> dict[str, Any]:
             "A handheld screen is open (every 20 s; also the Socket.IO event `heartbeat`)",
             ["packer", "qc", "device"], {"200": _resp("Seen", OBJ)},
             {"type": "object", "required": ["device_id", "station"],
-             "properties": {"device_id": STR, "station": STR}}, tag="devices")},
+             "properties": {"device_id": STR, "station": STR}}, errors=(400, 401, 403, 409),
+            tag="devices")},
     }
     paths.update(_printing_paths())
     paths.update(_evidence_paths())
@@ -389,7 +414,7 @@ EVIDENCE = {"type": "object", "required": ["clips", "snapshot_hash"], "propertie
 
 def _evidence_paths() -> dict[str, Any]:
     readers = ["supervisor", "qc", "integration"]
-    order = [_path("order_no", "Order number"), _query("channel", "Sales channel")]
+    order = [_path("order_no", "Order number"), _query("channel", "Sales channel"), ORDER_WAREHOUSE]
     return {
         "/api/v1/cameras": {
             "post": _op(
@@ -400,7 +425,7 @@ def _evidence_paths() -> dict[str, Any]:
                     "camera_id": JOB_ID, "station": STR, "nvr": {"type": "object", "properties": {
                         "host": STR, "port": {"type": "integer", "default": 554},
                         "channel": {"type": "integer", "default": 1}}}}},
-                errors=(400, 401, 403, 413), tag="evidence"),
+                errors=(400, 401, 403, 409, 413), tag="evidence"),
             "get": _op("Every camera", readers, {"200": _resp("Cameras", {
                 "type": "object", "properties": {"cameras": {"type": "array", "items": CAMERA}}})},
                 errors=(401, 403), tag="evidence")},
@@ -472,13 +497,15 @@ def _printing_paths() -> dict[str, Any]:
         "/api/v1/printers": {
             "post": _op(
                 "Register or change a label printer at a station: raw TCP (port 9100, ZPL) or a "
-                "folder inside the configured print root (file driver)",
+                "folder inside the configured print root (file driver). A TCP address in a "
+                "blocked network (FLOOR_PRINTER_BLOCKED_NETWORKS) is 400 blocked_destination; "
+                "409 printer_id_in_use: another warehouse's printer",
                 ["supervisor", "integration"], {"200": _resp("Updated", PRINTER),
                                                 "201": _resp("Registered", PRINTER)},
                 {"type": "object", "required": ["printer_id", "station", "driver", "address"],
                  "properties": {"printer_id": JOB_ID, "station": STR,
                                 "driver": {"type": "string", "enum": ["tcp", "file"]},
-                                "address": STR}}, tag="devices"),
+                                "address": STR}}, errors=(400, 401, 403, 409), tag="devices"),
             "get": _op(
                 "Every label printer with its state, queue depth and last error",
                 ["supervisor", "integration"],
@@ -500,7 +527,7 @@ def _printing_paths() -> dict[str, Any]:
             ["packer", "supervisor", "device"], {"202": _resp("Queued", PRINT_JOB)},
             {"type": "object", "required": ["station"], "properties": {
                 "station": STR, "job_id": JOB_ID, "printer_id": STR, "device_id": STR}},
-            params=[_path("order_no", "Order number"), _query("channel", "Sales channel")],
+            params=[_path("order_no", "Order number"), _query("channel", "Sales channel"), ORDER_WAREHOUSE],
             errors=(400, 401, 403, 404, 409), tag="devices")},
         "/api/v1/print-jobs/{job_id}": {"get": _op(
             "A print job's state: queued, printed or failed", ["packer", "supervisor", "device",
@@ -569,6 +596,7 @@ def _returns_paths() -> dict[str, Any]:
                 {"201": _resp("The return", RETURN_OUT)},
                 {"type": "object", "required": ["order_no", "reason"], "properties": {
                     "order_no": STR, "reason": STR, "customer_note": STR, "channel": STR,
+                    "warehouse": STR,
                     "station": {"type": "string", "description": "The returns station (default: the "
                                 "warehouse setting returns_station, else R01)"},
                     "print": {"type": "boolean", "default": True}}},

@@ -357,6 +357,7 @@ def test_another_warehouses_scan_id_is_not_replayed(app, floor_ab):
     body = {"scan_id": "scan-B", "station": "PA1", "device_id": "PDA-A", "code": "NOT-IN-KIT-1"}
     replay = client.post("/api/v1/scans", json=body, headers=_bearer(tokens["A"]["packer"]))
     assert (replay.status_code, replay.get_json()["code"]) == (409, "scan_id_in_use")
+    assert "另一个仓库" in replay.get_json()["message"]           # in the viewer's language
     text = replay.get_data(as_text=True)
     assert "B-1" not in text and "PB1" not in text and "wrong_item" not in text
     sock = socketio.test_client(app, namespace="/floor", auth={"token": tokens["A"]["packer"]})
