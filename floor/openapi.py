@@ -83,7 +83,11 @@ VERDICT = {"type": "object", "required": ["ok", "code", "message"], "properties"
     "ok": {"type": "boolean"}, "code": STR, "message": STR, "scan_id": STR,
     "order_no": {"type": ["string", "null"]}, "status": {"type": ["string", "null"]},
     "progress": {"oneOf": [{"$ref": "#/components/schemas/Progress"}, {"type": "null"}]},
-    "line_no": {"type": ["integer", "null"]}, "sku": {"type": ["string", "null"]}, "params": OBJ}}
+    "line_no": {"type": ["integer", "null"]}, "sku": {"type": ["string", "null"]}, "params": OBJ,
+    "repeats": {"type": "object", "required": ["code", "ok"],
+                "properties": {"code": STR, "ok": {"type": "boolean"}},
+                "description": "Only on a duplicate_read: the first read's verdict. ok false: the "
+                               "refusal stands (its message is said again, nothing counted)"}}}
 PROGRESS = {"type": "object", "properties": {
     "order_no": STR, "wave_no": {"type": ["string", "null"]}, "lines": {"type": "array", "items": OBJ},
     "lines_done": {"type": "integer"}, "lines_total": {"type": "integer"},
