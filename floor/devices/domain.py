@@ -224,3 +224,27 @@ def _text(data: Mapping[str, Any], name: str, pattern: re.Pattern[str], rule: st
     if not pattern.match(value.strip()):
         raise RegistrationError("invalid_field", f"{name} must be {rule}.", name)
     return value.strip()
+
+
+SCANNER_PROFILE_KEYS = ("gs_substitute",)
+
+
+def parse_scanner_profile(data: Mapping[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+    """A registration's `scanner_profile`: (given, profile). Absent: not given (the device keeps
+    its profile); null: cleared (the warehouse's setting applies); an object of known keys."""
+    if "scanner_profile" not in data:
+        return False, None
+    profile = data["scanner_profile"]
+    if profile is None:
+        return True, None
+    if not isinstance(profile, Mapping) or any(key not in SCANNER_PROFILE_KEYS for key in profile):
+        raise RegistrationError("invalid_field", "scanner_profile is an object with "
+                                f"{', '.join(SCANNER_PROFILE_KEYS)} (or null).", "scanner_profile")
+    out: dict[str, Any] = {}
+    if "gs_substitute" in profile:
+        from floor.scan.domain import parse_gs_substitute
+        try:
+            out["gs_substitute"] = parse_gs_substitute(profile["gs_substitute"])
+        except ValueError as exc:
+            raise RegistrationError("invalid_field", str(exc), "scanner_profile") from None
+    return True, out

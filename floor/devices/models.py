@@ -3,6 +3,7 @@ print queue."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -33,6 +34,9 @@ class Device(Base):
     state_changed_at: Mapped[dt.datetime | None]
     registered_by: Mapped[str | None] = mapped_column(String(100))
     registered_at: Mapped[dt.datetime | None]
+    # How this scanner writes what a keyboard cannot type (e.g. {"gs_substitute": "<GS>"} for
+    # FNC1); None: the warehouse's setting applies.
+    scanner_profile: Mapped[dict[str, Any] | None]
 
 
 class Printer(Base):

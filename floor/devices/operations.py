@@ -41,6 +41,7 @@ def as_dict(device: Device, now: dt.datetime | None = None) -> dict[str, Any]:
         "state_changed_at": device.state_changed_at.isoformat() if device.state_changed_at else None,
         "port": device.port, "baudrate": device.baudrate, "terminator": device.terminator,
         "enabled": device.enabled, "registered_by": device.registered_by,
+        "scanner_profile": device.scanner_profile,
     }
 
 
@@ -62,6 +63,7 @@ def register_device(s: Session, data: Any, actor: Actor,
     the port must be a device path allowed by `port_globs` (FLOOR_SERIAL_PORT_GLOBS)."""
     try:
         spec = domain.parse_registration(data, port_globs)
+        profile_given, profile = domain.parse_scanner_profile(data)
     except domain.RegistrationError as exc:
         fields = {"field": exc.field} if exc.field else {}
         raise DomainError(exc.code, exc.message, 400, **fields) from None
@@ -87,6 +89,8 @@ def register_device(s: Session, data: Any, actor: Actor,
         s.add(device)
     moved_from = device.station
     device.station, device.registered_by, device.registered_at = station_code, actor.name, now
+    if profile_given:
+        device.scanner_profile = profile
     if isinstance(spec, domain.SerialSpec):
         changed = (device.kind, device.port, device.baudrate, device.terminator, device.enabled) != (
             "serial", spec.port, spec.baudrate, spec.terminator, spec.enabled)

@@ -270,6 +270,9 @@ class ScanFacts:
     lot: str | None = None                       # GS1 AI 10 of the scanned item
     expiry: dt.date | None = None                # GS1 AI 17
     today: dt.date | None = None                 # the warehouse's date, for expiry
+    gs1_error: Mapping[str, Any] | None = None   # a GS1 read refused whole: {ai, reason, ...}
+    sscc: str | None = None                      # an SSCC naming no item: a logistic unit
+    units: int = 1                               # a case (AI 02 + 37): units of its GTIN
 
 
 @dataclass(frozen=True)
@@ -280,6 +283,7 @@ class Decision:
     action: str = "none"     # none | open | credit | bind_waybill
     line_no: int | None = None
     completes: bool = False
+    units: int = 1           # what a credit adds to its line (a case label: its count)
 
 
 def _names(state: "PackState", lines: Iterable[KitLine]) -> str:
@@ -291,6 +295,13 @@ def decide_scan(facts: ScanFacts) -> Decision:
     order, state = facts.order, facts.state
     if order is not None:
         return _decide_open(order, state)
+    current = {"order_no": state.order_no} if state is not None else {}
+    if facts.gs1_error is not None:
+        # A label that breaks the GS1 rules is refused whole: its lot, expiry or serial could
+        # not be checked, so its GTIN is not credited either.
+        return Decision(False, "invalid_gs1", {**facts.gs1_error, **current})
+    if facts.sscc is not None and (state is None or state.kit.line_for_keys(facts.keys) is None):
+        return Decision(False, "logistic_unit", {"sscc": facts.sscc, **current})
     if state is None:
         if facts.catalog_sku is not None:
             return Decision(False, "waybill_required", {"sku": facts.catalog_sku})
@@ -357,6 +368,12 @@ def _decide_item(state: PackState, line: KitLine, facts: ScanFacts | None = None
                         line_no=line.line_no)
     if state.packed(line) >= line.qty:
         return Decision(False, "over_scan", {**params, "qty": line.qty}, line_no=line.line_no)
+    units = max(facts.units, 1) if facts is not None else 1
+    if units > line.qty - state.packed(line):
+        # A case holds more than the line still needs: never credited past the line.
+        return Decision(False, "case_over_scan",
+                        {**params, "count": units, "qty": line.qty,
+                         "left": line.qty - state.packed(line)}, line_no=line.line_no)
     if line.role == "giftbox":
         missing = state.short_lines(state.giftbox_requires)
         if missing:
@@ -365,21 +382,23 @@ def _decide_item(state: PackState, line: KitLine, facts: ScanFacts | None = None
                                                     "left": l.qty - state.packed(l)} for l in missing],
                              "missing_names": _names(state, missing)}, line_no=line.line_no)
     after = dict(state.counts)
-    after[line.line_no] = after.get(line.line_no, 0) + 1
+    after[line.line_no] = after.get(line.line_no, 0) + units
     probe = PackState(state.order_no, state.wave_no, state.kit, after, set(state.waived), state.waybill_no,
                       state.giftbox_requires)
     units_left = sum(max(l.qty - probe.packed(l), 0) for l in state.kit.lines)
     return Decision(True, "accepted",
                     {**params, "scanned": probe.packed(line), "qty": line.qty,
                      "lines_total": len(state.kit.lines), "units_left": units_left,
-                     "waybill_missing": not state.waybill_no},
-                    action="credit", line_no=line.line_no, completes=probe.is_complete())
+                     "waybill_missing": not state.waybill_no,
+                     **({"count": units} if units > 1 else {})},
+                    action="credit", line_no=line.line_no, completes=probe.is_complete(),
+                    units=units)
 
 
 def apply_decision(state: PackState, decision: Decision, code: str) -> None:
     """Change the session state as the decision says (the operation persists it)."""
     if decision.action == "credit" and decision.line_no is not None:
-        state.counts[decision.line_no] = state.counts.get(decision.line_no, 0) + 1
+        state.counts[decision.line_no] = state.counts.get(decision.line_no, 0) + decision.units
     elif decision.action == "bind_waybill":
         state.waybill_no = code
 

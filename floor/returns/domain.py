@@ -58,7 +58,7 @@ CONDITIONS = ("resellable", "opened", "damaged")
 RESULTS = ("matched", "missing", "lot_mismatch", "over_returned", "foreign_item")
 DIFFERENCES = frozenset({"missing", "lot_mismatch", "over_returned", "foreign_item"})
 VERDICTS = ("matched", "lot_mismatch", "serial_mismatch", "foreign_item", "over_returned",
-            "unreadable")
+            "unreadable", "invalid_gs1", "logistic_unit")
 OUTCOMES = ("refund", "partial", "manual_review")
 
 
@@ -86,6 +86,9 @@ class ReturnedUnit:
     readable: bool = True
     catalog_sku: str | None = None      # what the catalogue says a foreign code is, if anything
     catalog_name: str | None = None
+    # A read that is no single unit (a malformed GS1 label, a case or pallet label): its verdict
+    # code and parameters; such a unit is not counted (readable is False).
+    refusal: tuple[str, Mapping[str, Any]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"scan_id": self.scan_id, "code": self.code, "condition": self.condition,
@@ -162,6 +165,8 @@ def scan_verdict(kit: Kit, packed: Sequence[PackedUnit], earlier: Sequence[Retur
                  unit: ReturnedUnit, *, waived: Mapping[int, int] | None = None,
                  substitutes: Mapping[str, int] | None = None) -> ScanVerdict:
     """The live word for one scan, given the readable scans of this return made before it."""
+    if unit.refusal is not None:
+        return ScanVerdict(unit.refusal[0], params=dict(unit.refusal[1]))
     if not unit.readable:
         return ScanVerdict("unreadable")
     line = line_of(kit, unit, substitutes)

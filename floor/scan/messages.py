@@ -43,6 +43,10 @@ MESSAGES: dict[str, str] = {
     "forbidden_subscribe": N_("Your role may not subscribe."),
     "server_error": N_("The scan was not recorded; send it again."),
     "invalid_payload": N_("The scan was not understood: %(detail)s"),
+    "invalid_gs1": N_("GS1 label refused: AI (%(ai)s) %(reason)s. Nothing counted."),
+    "logistic_unit": N_("%(sscc)s is a pallet or parcel label (SSCC), not an item: scan the items inside."),
+    "case_over_scan": N_("Case of %(count)s × %(name)s: only %(left)s still needed — open the case and scan the units."),
+    "accepted_case": N_("%(name)s ✓ case of %(count)s: %(scanned)s/%(qty)s — %(units_left)s unit(s) left"),
 }
 
 
@@ -64,6 +68,20 @@ UNREADABLE_REASONS: dict[str, str] = {
 }
 
 
+# What is wrong with the AI named by an `invalid_gs1` verdict.
+GS1_REASONS: dict[str, str] = {
+    "unknown_ai": N_("is not a GS1 AI"), "wrong_length": N_("has the wrong length"),
+    "too_long": N_("is too long"), "not_digits": N_("must be digits only"),
+    "invalid_characters": N_("holds characters GS1 does not allow"),
+    "check_digit": N_("has a wrong check digit"), "invalid_date": N_("is not a real date"),
+    "invalid_value": N_("has an invalid value"),
+    "missing_association": N_("needs AI (%(requires)s) beside it"),
+    "excluded_pair": N_("may not be used with AI (%(requires)s)"),
+    "conflicting_values": N_("appears twice with different values"), "empty_element": N_("is empty"),
+    "malformed_uri": N_("is not where a GS1 Digital Link allows it"),
+}
+
+
 def status_label(status: str) -> str:
     return gettext(STATUS_LABELS[status]) if status in STATUS_LABELS else status
 
@@ -79,6 +97,8 @@ def message_key(code: str, params: dict[str, Any]) -> str:
             return "accepted_packed"
         if params.get("units_left") == 0 and params.get("waybill_missing"):
             return "accepted_last_item"
+        if params.get("count"):
+            return "accepted_case"
     if code == "order_opened" and params.get("resumed"):
         return "order_resumed"
     if code == "waybill_bound" and params.get("completes"):
@@ -106,6 +126,9 @@ def render(code: str, params: dict[str, Any]) -> str:
     reason_text = UNREADABLE_REASONS.get(params.get("reason", "")) if code == "unreadable" else None
     if reason_text is not None:
         values["reason"] = gettext(reason_text)
+    gs1_reason = GS1_REASONS.get(params.get("reason", "")) if code == "invalid_gs1" else None
+    if gs1_reason is not None:
+        values["reason"] = gettext(gs1_reason) % values
     refused = _refusal_repeated(params) if code == "duplicate_read" else None
     if refused is not None and refused["code"] != "duplicate_read":
         # The first read's refusal, said again in full: the double read must not hide it.

@@ -206,7 +206,7 @@ def test_a_gs1_128_scan_lands_on_its_line_with_lot_and_serial_recorded(api, wave
     verdict = api.scan("]C10106901234567892\x1d10LOT-7\x1d21SN0001\x1d17291231")
     assert (verdict["code"], verdict["sku"]) == ("accepted", "SERUM")
     assert verdict["gs1"] == {"gtin": "06901234567892", "lot": "LOT-7", "serial": "SN0001",
-                              "sscc": None, "expiry": "2029-12-31"}
+                              "sscc": None, "expiry": "2029-12-31", "count": None}
     scan = api.get("/api/v1/orders/TB001").get_json()["scans"][-1]
     assert (scan["sku"], scan["lot"], scan["serial"]) == ("SERUM", "LOT-7", "SN0001")
     expired = api.scan("]C1010690123456790817200101\x1d10LOT-1")

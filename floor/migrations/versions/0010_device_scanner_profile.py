@@ -1,4 +1,4 @@
-"""device scanner profiles and other device fields
+"""device scanner profile (what a keyboard-wedge scanner types for the GS1 separator)
 
 Revision ID: 0010
 Revises: 0009
@@ -16,8 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table('devices', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('scanner_profile', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('devices', schema=None) as batch_op:
+        batch_op.drop_column('scanner_profile')
