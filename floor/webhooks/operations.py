@@ -251,7 +251,9 @@ def _waybill_at(s: Session, order: Any, seq: int) -> str | None:
         EventLogEntry.type == "waybill").order_by(EventLogEntry.seq))
     for entry in later:
         payload = entry.payload
-        if payload.get("channel", order.channel) == order.channel and "old_waybill_no" in payload:
+        # The room is by number: the same number of another channel or warehouse is not this order.
+        if (payload.get("channel", order.channel) == order.channel and "old_waybill_no" in payload
+                and payload.get("warehouse", order.warehouse.code) == order.warehouse.code):
             return payload["old_waybill_no"]
     return order.waybill_no
 
