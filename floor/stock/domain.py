@@ -30,6 +30,7 @@ MAX_CSV_BYTES = 2 * 1024 * 1024
 MAX_ERRORS_LISTED = 100
 CSV_COLUMNS = ("sku", "on_hand", "low_threshold")
 LOW_STOCK = "low_stock"
+KIT_SHORT = "kit_short_of_stock"
 
 
 # --- what a wave needs against what is there -----------------------------------------------
@@ -216,6 +217,23 @@ def low_stock_alert(warehouse: str, sku: str, on_hand: int, threshold: int | Non
     return AlertSpec(LOW_STOCK, low_stock_key(warehouse, sku), level,
                      {"warehouse": warehouse, "sku": sku, "on_hand": on_hand,
                       "threshold": threshold})
+
+
+def kit_short_key(channel: str, order_no: str) -> str:
+    return f"{KIT_SHORT}:{channel}:{order_no}"
+
+
+def kit_short_alert(warehouse: str, channel: str, order_no: str, wave_no: str | None,
+                    short: ShortOrder | None) -> AlertSpec | None:
+    """The alert of an order of a released wave whose changed kit no longer fits the stock (the
+    release check's `ShortOrder` for it), or None when it fits."""
+    if short is None:
+        return None
+    return AlertSpec(KIT_SHORT, kit_short_key(channel, order_no), "red",
+                     {"warehouse": warehouse, "order_no": order_no, "channel": channel,
+                      "wave_no": wave_no, "missing": short.as_dict()["missing"],
+                      "skus": ", ".join(sku for sku, _qty, _left in short.missing)},
+                     order_no=order_no)
 
 
 # --- input: JSON items and CSV files ---------------------------------------------------------

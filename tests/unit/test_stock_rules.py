@@ -167,6 +167,31 @@ def test_low_stock_alert_and_threshold_default():
     assert domain.low_stock_alert("JX", "BOX", 6, 5) is None
 
 
+# An order of a released wave whose kit changed, checked alone against on hand less what the
+# other released orders reserve: (its units, on hand, reserved by the others, short SKUs).
+KIT_EDITS = [
+    ({"BOX": 1}, {"BOX": 3}, {"BOX": 2}, None),                    # still fits, exactly
+    ({"BOX": 2}, {"BOX": 3}, {"BOX": 2}, "BOX"),                   # the edit takes one too many
+    ({"BOX": 1, "POUCH": 2}, {"BOX": 5, "POUCH": 1}, {}, "POUCH"),  # a new gift line, one pouch
+    ({"BOX": 1, "CARD": 9}, {"BOX": 1}, {}, None),                 # untracked SKUs never count
+    ({"BOX": 2, "POUCH": 2}, {"BOX": 1, "POUCH": 1}, {}, "BOX, POUCH"),
+]
+
+
+@pytest.mark.parametrize("units, on_hand, reserved, skus", KIT_EDITS)
+def test_a_changed_kit_is_checked_with_the_release_rule(units, on_hand, reserved, skus):
+    allocation = domain.allocate([OrderNeed("TB1", units)], on_hand, reserved)
+    short = allocation.short[0] if allocation.short else None
+    spec = domain.kit_short_alert("JX", "taobao", "TB1", "W-1", short)
+    if skus is None:
+        assert spec is None
+        return
+    assert spec is not None and (spec.kind, spec.key, spec.level, spec.order_no) == (
+        "kit_short_of_stock", "kit_short_of_stock:taobao:TB1", "red", "TB1")
+    assert spec.params["skus"] == skus and spec.params["wave_no"] == "W-1"
+    assert [m["sku"] for m in spec.params["missing"]] == skus.split(", ")
+
+
 # --- JSON items ------------------------------------------------------------------------------
 
 def test_items_are_parsed_with_thresholds_kept_set_or_cleared():
