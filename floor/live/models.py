@@ -15,7 +15,8 @@ class Alert(Base):
     At most one open (not cleared) alert per key."""
     __tablename__ = "alerts"
     __table_args__ = (
-        Index("uq_alerts_open_key", "key", unique=True,
+        # Per warehouse: keys name orders, and order numbers are per warehouse.
+        Index("uq_alerts_open_warehouse_key", "warehouse", "key", unique=True,
               sqlite_where=text("cleared_at IS NULL"), postgresql_where=text("cleared_at IS NULL")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

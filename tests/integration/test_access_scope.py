@@ -379,7 +379,7 @@ def test_another_warehouses_scan_id_is_not_replayed(app, floor_ab):
 
 
 BODY_IDS = {"device_id": "device", "camera_id": "camera", "printer_id": "printer",
-            "scan_id": "scan", "job_id": "print_job"}
+            "scan_id": "scan", "job_id": "print_job", "wave_no": "wave"}
 
 
 def test_no_write_route_moves_or_shows_another_warehouses_object_named_in_its_body(app, floor_ab):
@@ -507,3 +507,21 @@ def test_order_numbers_and_the_catalogue_are_per_warehouse(app, floor_ab, api):
     with app.app_context(), standalone_session(app, write=False) as s:
         rows = s.execute(select(Order.order_no, Order.warehouse_id).where(Order.order_no == "TB001")).all()
         assert len(rows) == 2 and len({r.warehouse_id for r in rows}) == 2
+
+
+def test_alerts_of_the_same_order_number_in_two_warehouses_are_each_their_own(app, floor_ab):
+    from floor.live import operations as live_ops
+
+    client, tokens, _ids = floor_ab
+    for side in SIDES:
+        headers = _bearer(tokens[side]["integration"])
+        assert client.post("/api/v1/orders", json=_order_of(side, "TB001", f"SF72000000000{side}1", None),
+                           headers=headers).status_code == 201
+        assert client.post("/api/v1/waves", json={"wave_no": f"W{side}-3", "order_nos": ["TB001"],
+                                                  "station": f"P{side}1"}, headers=headers).status_code == 200
+    with app.app_context(), standalone_session(app) as s:   # wave_assigned over its SLA in both
+        live_ops.evaluate_alerts(s, utcnow() + dt.timedelta(minutes=150))
+    for side, code in SIDES.items():
+        alerts = client.get("/api/v1/alerts", headers=_bearer(tokens[side]["supervisor"])).get_json()["alerts"]
+        assert [(a["kind"], a["warehouse"]) for a in alerts if a["order_no"] == "TB001"] == \
+            [("status_sla", code)], alerts

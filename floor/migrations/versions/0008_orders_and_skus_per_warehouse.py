@@ -4,7 +4,8 @@ An order is (warehouse, channel, order_no): another warehouse's same number is a
 The SKU catalogue (skus, sku_barcodes) is kept per warehouse. The catalogue is what the orders'
 kits said, so each warehouse's is rebuilt from its own orders (kit snapshots, then the current
 kits, oldest first: the last word wins, as when the orders came in). A SKU no order names any
-more stays known in every warehouse, as it was before.
+more stays known in every warehouse, as it was before. Open alerts are unique per warehouse and
+key (their keys name orders).
 
 Revision ID: 0008
 Revises: 0007
@@ -139,6 +140,14 @@ def upgrade() -> None:
         batch_op.drop_constraint('uq_orders_channel_order_no', type_='unique')
         batch_op.create_unique_constraint('uq_orders_warehouse_channel_order_no',
                                           ['warehouse_id', 'channel', 'order_no'])
+    # Alert keys name orders (status_sla:<order_no>:...): one open alert per key and warehouse.
+    _open_alert_index('uq_alerts_open_key', 'uq_alerts_open_warehouse_key', ['warehouse', 'key'])
+
+
+def _open_alert_index(old: str, new: str, columns: list[str]) -> None:
+    where = sa.text('cleared_at IS NULL')
+    op.drop_index(old, table_name='alerts', sqlite_where=where, postgresql_where=where)
+    op.create_index(new, 'alerts', columns, unique=True, sqlite_where=where, postgresql_where=where)
 
 
 def downgrade() -> None:
@@ -153,6 +162,7 @@ def downgrade() -> None:
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_constraint('uq_orders_warehouse_channel_order_no', type_='unique')
         batch_op.create_unique_constraint('uq_orders_channel_order_no', ['channel', 'order_no'])
+    _open_alert_index('uq_alerts_open_warehouse_key', 'uq_alerts_open_key', ['key'])
 
     # One shared catalogue again: the later warehouse's name and mapping win.
     old_skus = sa.table('skus', sa.column('id'), sa.column('warehouse_id'), sa.column('code'),
