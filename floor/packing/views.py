@@ -10,7 +10,8 @@ from floor.api import actor_of, run
 from floor.auth.operations import audit
 from floor.auth.security import actor, requires, who_of
 from floor.auth.scope import (check_object, check_station_code, check_warehouse_code,
-                               order_warehouse_id, scope_filtered, scoped, warehouse_scope)
+                               order_warehouse_id, scope_filtered, scoped, uses,
+                               warehouse_scope)
 from floor.db import db_session
 from floor.errors import ApiError, json_body
 from floor.packing import operations
@@ -110,6 +111,7 @@ def bind_waybill(order_no: str):  # type: ignore[no-untyped-def]
 @bp.post("/waves")
 @requires("integration", "supervisor")
 @scope_filtered("every order named must be in the caller's warehouse")
+@uses(wave_no="wave")
 def assign_wave():  # type: ignore[no-untyped-def]
     data = json_body()
     principal = actor()
