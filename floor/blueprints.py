@@ -33,7 +33,9 @@ def register(app: Flask, socketio: SocketIO) -> None:
     app.register_blueprint(webhook_views.bp)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(auth_views.pages)
-    socketio.on_namespace(scan_sockets.FloorNamespace("/floor"))
+    namespace = scan_sockets.FloorNamespace("/floor")
+    socketio.on_namespace(namespace)
+    app.extensions["floor.sockets"] = namespace   # logout ends its login's sockets through it
     if app.config.get("BENCH_ENDPOINTS"):
         from floor import benchmark
 

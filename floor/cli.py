@@ -96,18 +96,36 @@ def user() -> None:
     pass
 
 
-@user.command("create", help="Create or reset a user; the password is read from stdin.")
+@user.command("create", help="Create or reset a user; the password is read from stdin. "
+                              "Resetting ends the user's logins.")
 @click.option("--username", required=True)
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--display-name", default="")
-def user_create(username: str, role: str, display_name: str) -> None:
+@click.option("--warehouse", default=None,
+              help="Limit the user to one warehouse (an existing user keeps its own without it).")
+def user_create(username: str, role: str, display_name: str, warehouse: str | None) -> None:
     from floor.auth.operations import upsert_user
     from floor.db import standalone_session
     password = sys.stdin.readline().rstrip("\n")
     if len(password) < 8:
         raise click.ClickException("the password needs at least 8 characters")
+    if warehouse is not None and not 0 < len(warehouse.strip()) <= 32:
+        raise click.ClickException("--warehouse is a warehouse code of 1 to 32 characters")
     app = _app()
     with app.app_context(), standalone_session(app) as s:
-        upsert_user(s, username, role, password, display_name)
-    click.echo(f"user {username} ({role}) saved")
+        upsert_user(s, username, role, password, display_name,
+                    warehouse=warehouse.strip() if warehouse is not None else None)
+    click.echo(f"user {username} ({role}) saved" + (f" for warehouse {warehouse}" if warehouse else ""))
+
+
+@user.command("deactivate", help="The user can no longer log in; its logins and sockets end.")
+@click.option("--username", required=True)
+def user_deactivate(username: str) -> None:
+    from floor.auth.operations import deactivate_user
+    from floor.db import standalone_session
+    app = _app()
+    with app.app_context(), standalone_session(app) as s:
+        if deactivate_user(s, username) is None:
+            raise click.ClickException(f"no user {username}")
+    click.echo(f"user {username} deactivated")
 

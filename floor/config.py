@@ -86,10 +86,16 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         "WTF_CSRF_CHECK_DEFAULT": False,  # checked by floor.auth after the role check
         "WTF_CSRF_TIME_LIMIT": None,
         "BABEL_DEFAULT_LOCALE": "zh",
+        # Failed logins within LOGIN_LOCKOUT_S (docs/security.md, "Login throttling"): one
+        # address and one name; one address, whatever the user names (one client guessing many
+        # accounts); then the name itself is only slowed down (base doubling to the maximum),
+        # so a flood from one address cannot lock a supervisor out everywhere.
         "LOGIN_MAX_FAILURES": 5,
-        # From one address, whatever the user names (one client guessing many accounts).
         "LOGIN_MAX_FAILURES_PER_ADDRESS": 20,
         "LOGIN_LOCKOUT_S": 300,
+        "LOGIN_NAME_BACKOFF_AFTER": 5,
+        "LOGIN_NAME_BACKOFF_BASE_S": 1.0,
+        "LOGIN_NAME_BACKOFF_MAX_S": float(env.get("FLOOR_LOGIN_NAME_BACKOFF_MAX_S", 60)),
         # A token's use is audited on first use, then at most once per this many minutes.
         "TOKEN_USE_AUDIT_MIN": float(env.get("FLOOR_TOKEN_USE_AUDIT_MIN", 15)),
         "ALERT_INTERVAL_S": float(env.get("FLOOR_ALERT_INTERVAL_S", 30)),

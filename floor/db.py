@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import threading
 import time
 from typing import Any, Callable, Iterator, TypeVar
 
 from flask import Flask, current_app, g
-from sqlalchemy import JSON, DateTime, create_engine, event
+from sqlalchemy import JSON, DateTime, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -93,9 +94,28 @@ def _sqlite_pragmas(engine: Engine, synchronous: str, busy_timeout_ms: int) -> N
                              else "BEGIN")
 
 
+def create_private_sqlite_file(url: str) -> None:
+    """An SQLite database file that does not exist yet is created empty with mode 0600 (its
+    folder 0700 when made here): SQLite gives the -wal and -shm files it makes later the
+    database file's mode, so users' hashes, tokens' digests and orders' addresses are readable
+    by the service's account only, whatever the umask."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+    os.chmod(path, 0o600)     # O_CREAT's mode is masked by the umask; 0600 needs no widening
+
+
 def make_engine(url: str, *, sqlite_synchronous: str = DEFAULT_SQLITE_SYNCHRONOUS,
                 sqlite_busy_timeout_ms: int = DEFAULT_SQLITE_BUSY_TIMEOUT_MS) -> Engine:
     if url.startswith("sqlite"):
+        create_private_sqlite_file(url)
         level = sqlite_synchronous_level(sqlite_synchronous)
         if sqlite_busy_timeout_ms < 0:
             raise ValueError("FLOOR_SQLITE_BUSY_TIMEOUT_MS is 0 or more")

@@ -35,6 +35,18 @@ class ApiToken(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(100))
 
 
+class LoginSession(Base):
+    """A login held on the server: the signed cookie carries a secret whose digest is `id`.
+    Logout, a password change and a deactivation end it, so a copied cookie stops working."""
+    __tablename__ = "login_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)   # sha256 of the cookie's secret
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    ended_at: Mapped[dt.datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(32))      # logout | password_changed | deactivated
+
+
 class LoginFailure(Base):
     __tablename__ = "login_failures"
     id: Mapped[int] = mapped_column(primary_key=True)

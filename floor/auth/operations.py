@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from floor.auth.domain import ROLES, new_token, token_digest
-from floor.auth.models import ApiToken, AuditEntry, User
+from floor.auth.models import ApiToken, AuditEntry, LoginSession, User
 from floor.db import utcnow
 from floor.packing.domain import DomainError
 from floor.packing.models import Warehouse
@@ -142,7 +143,12 @@ def list_audit(s: Session, scope: int | None, *, action: str | None = None,
 
 
 def upsert_user(s: Session, username: str, role: str, password: str, display_name: str = "",
-                warehouse_id: int | None = None) -> User:
+                warehouse_id: int | None = None, warehouse: str | None = None) -> User:
+    """Create a user, or reset one's role and password (which ends its logins). `warehouse`
+    (a code, created on first use as for tokens) limits it to one warehouse; without one a new
+    user sees every warehouse and an existing one keeps its own."""
+    if warehouse is not None:
+        warehouse_id = warehouse_by_code(s, warehouse).id
     user = s.scalar(select(User).where(User.username == username))
     hashed = generate_password_hash(password)
     if user is None:
@@ -152,5 +158,61 @@ def upsert_user(s: Session, username: str, role: str, password: str, display_nam
     else:
         user.role, user.password_hash = role, hashed
         user.display_name = display_name or user.display_name
+        if warehouse_id is not None:
+            user.warehouse_id = warehouse_id
+        end_login_sessions(s, user.id, "password_changed")
     s.flush()
     return user
+
+
+def deactivate_user(s: Session, username: str) -> User | None:
+    """The user can no longer log in; its logins (and their sockets) end."""
+    user = s.scalar(select(User).where(User.username == username))
+    if user is not None:
+        user.active = False
+        end_login_sessions(s, user.id, "deactivated")
+        s.flush()
+    return user
+
+
+# --- passwords and login sessions ------------------------------------------------------------
+
+_dummy_hash: list[str] = []
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    """Exactly one password hash verification, whoever is named: an unknown or inactive user
+    is checked against a dummy hash made the same way as real ones, so the answer takes as
+    long as a wrong password's and does not tell which names exist."""
+    if not _dummy_hash:
+        _dummy_hash.append(generate_password_hash(secrets.token_hex(16)))
+    usable = user is not None and user.active
+    stored = user.password_hash if usable else _dummy_hash[0]  # type: ignore[union-attr]
+    return check_password_hash(stored, password) and usable
+
+
+def start_login_session(s: Session, user: User, remote_addr: str, lifetime: dt.timedelta) -> str:
+    """A new login of `user`: the secret for its cookie (stored here only as a digest). Logins
+    of this user past their lifetime are deleted on the way."""
+    now = utcnow()
+    s.execute(delete(LoginSession).where(LoginSession.user_id == user.id,
+                                         LoginSession.created_at < now - lifetime))
+    secret = secrets.token_urlsafe(32)
+    s.add(LoginSession(id=token_digest(secret), user_id=user.id, created_at=now,
+                       remote_addr=(remote_addr or "")[:64]))
+    s.flush()
+    return secret
+
+
+def end_login_session(s: Session, login_id: str, reason: str) -> bool:
+    """End one login (by its digest); False when it was already over."""
+    return bool(s.execute(update(LoginSession).where(
+        LoginSession.id == login_id, LoginSession.ended_at.is_(None))
+        .values(ended_at=utcnow(), end_reason=reason)).rowcount)
+
+
+def end_login_sessions(s: Session, user_id: int, reason: str) -> int:
+    """End every open login of a user (a password change, a deactivation)."""
+    return s.execute(update(LoginSession).where(
+        LoginSession.user_id == user_id, LoginSession.ended_at.is_(None))
+        .values(ended_at=utcnow(), end_reason=reason)).rowcount

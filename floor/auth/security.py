@@ -18,7 +18,7 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import select
 
 from floor.auth.domain import token_digest
-from floor.auth.models import ApiToken, User
+from floor.auth.models import ApiToken, LoginSession, User
 from floor.db import db_session, utcnow
 from floor.errors import ApiError
 
@@ -101,12 +101,30 @@ def session_expiry(started: Any, seen: Any, now: dt.datetime, lifetime: dt.timed
 SEEN_RESOLUTION = dt.timedelta(seconds=60)
 
 
+def session_login_id() -> str | None:
+    """The server-side login (`login_sessions.id`) the session cookie names, if any."""
+    secret = session.get("sid")
+    return token_digest(secret) if isinstance(secret, str) and 0 < len(secret) <= 100 else None
+
+
+def login_is_open(login_id: str | None, user_id: int) -> bool:
+    """The login row exists, belongs to this user and was not ended (logout, password change,
+    deactivation): a copied cookie of an ended login names nothing."""
+    if login_id is None:
+        return False
+    row = db_session().get(LoginSession, login_id, populate_existing=True)
+    return row is not None and row.user_id == user_id and row.ended_at is None
+
+
 def principal_from_session() -> Principal | None:
     uid = session.get("uid")
     if not isinstance(uid, int):
         return None
     user = db_session().get(User, uid)
     if user is None or not user.active or session.get("pw") != user.password_hash[-16:]:
+        return None
+    if not login_is_open(session_login_id(), user.id):
+        session.clear()
         return None
     principal = Principal(user.username, user.role, "session", user.warehouse_id, user.id)
     cfg, now = current_app.config, utcnow()
@@ -171,10 +189,12 @@ def current_principal() -> Principal | None:
     return g.principal
 
 
-def login_user(user: User) -> None:
+def login_user(user: User, secret: str) -> None:
+    """Fill the cookie of a login just recorded on the server (`start_login_session`)."""
     session.clear()
     session.permanent = True
     session["uid"] = user.id
+    session["sid"] = secret
     # Changing the password ends every session made with the old one.
     session["pw"] = user.password_hash[-16:]
     session["at"] = session["seen"] = utcnow().isoformat()

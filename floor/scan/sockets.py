@@ -14,8 +14,9 @@ from flask_socketio import Namespace
 from floor.devices.views import heartbeat_of
 from floor.auth.scope import allows, scope_code, warehouses_of
 from floor.auth.models import User
-from floor.auth.security import (Principal, audit_now, principal_from_session, principal_from_token,
-                                 public, socket_event, who_of)
+from floor.auth.security import (Principal, audit_now, login_is_open, principal_from_session,
+                                 principal_from_token, public, session_login_id, socket_event,
+                                 who_of)
 from floor.db import db_session, utcnow
 from floor.errors import ApiError
 from floor.scan import messages
@@ -31,6 +32,7 @@ class SocketSession:
     password_mark: str          # the session's password fingerprint at connect
     ends_at: dt.datetime        # the login's absolute end
     recheck_at: dt.datetime     # when the user row is looked at again
+    login_id: str = ""          # the server-side login (login_sessions.id) it was opened with
 ROOM = re.compile(r"^(warehouse|wave|order|station):[^\x00-\x1f]{1,64}$")
 HEARTBEAT_ROLES = ("packer", "qc", "device")
 SUBSCRIBE_ROLES = ("packer", "qc", "supervisor", "integration", "device")
@@ -61,8 +63,15 @@ class FloorNamespace(Namespace):
             lifetime = dt.timedelta(hours=current_app.config.get("SESSION_LIFETIME_H", 12))
             self.sessions[request.sid] = SocketSession(  # type: ignore[attr-defined]
                 principal.user_id or 0, str(session.get("pw")), started + lifetime,
-                utcnow() + SESSION_RECHECK)
+                utcnow() + SESSION_RECHECK, session_login_id() or "")
         return True
+
+    def end_login(self, login_id: str) -> int:
+        """Close this process's sockets opened with that login (at its logout)."""
+        ended = [sid for sid, held in list(self.sessions.items()) if held.login_id == login_id]
+        for sid in ended:
+            self._end(sid)     # the logout itself is the audit line
+        return len(ended)
 
     @public
     def on_disconnect(self, reason: Any = None) -> None:
@@ -96,7 +105,8 @@ class FloorNamespace(Namespace):
             return True
         if now >= held.recheck_at:
             user = db_session().get(User, held.user_id)
-            if user is None or not user.active or user.password_hash[-16:] != held.password_mark:
+            if user is None or not user.active or user.password_hash[-16:] != held.password_mark \
+                    or not login_is_open(held.login_id, held.user_id):
                 return True
             self.sessions[sid] = dataclasses.replace(held, recheck_at=now + SESSION_RECHECK)
         return False

@@ -12,12 +12,13 @@ from flask import (Blueprint, current_app, make_response, redirect, render_templ
                    session, url_for)
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
-from werkzeug.security import check_password_hash
 
-from floor.auth.domain import login_locked
+from floor.auth.domain import LoginLimits, login_refusal
 from floor.auth.models import LoginFailure, User
-from floor.auth.operations import Who, audit
-from floor.auth.security import check_csrf, current_principal, login_user, public, requires, who_of
+from floor.auth.operations import (Who, audit, end_login_session, password_matches,
+                                   start_login_session)
+from floor.auth.security import (check_csrf, current_principal, login_user, public, requires,
+                                 session_login_id, who_of)
 from floor.auth.scope import scope_filtered, scope_free, warehouse_scope
 from floor.db import db_session, run_in_transaction, utcnow
 from floor.errors import ApiError
@@ -70,7 +71,8 @@ def login():  # type: ignore[no-untyped-def]
     username = (request.form.get("username") or "").strip()[:64]
     password = request.form.get("password") or ""
     cfg = current_app.config
-    lockout = dt.timedelta(seconds=cfg["LOGIN_LOCKOUT_S"])
+    limits = login_limits(cfg)
+    lifetime = dt.timedelta(hours=cfg.get("SESSION_LIFETIME_H", 12))
     now = utcnow()
 
     addr = request.remote_addr or ""
@@ -79,32 +81,54 @@ def login():  # type: ignore[no-untyped-def]
         user = s.scalar(select(User).where(User.username == username))
         who = Who(username, user.role if user else None, "session", None,
                   user.warehouse_id if user else None, addr)
-        # Throttled per user name and per address: one client guessing many accounts is
-        # stopped as well as many clients guessing one.
-        by_name = s.scalars(select(LoginFailure.at).where(
-            LoginFailure.username == username, LoginFailure.at > now - lockout)).all()
+        since = now - limits.window
+        by_name = s.execute(select(LoginFailure.at, LoginFailure.remote_addr).where(
+            LoginFailure.username == username, LoginFailure.at > since)).all()
         by_addr = s.scalars(select(LoginFailure.at).where(
-            LoginFailure.remote_addr == addr, LoginFailure.at > now - lockout)).all()
-        if (login_locked(list(by_name), now, cfg["LOGIN_MAX_FAILURES"], lockout)
-                or login_locked(list(by_addr), now, cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"], lockout)):
-            audit(s, "login_locked", who, f"user:{username}", "refused")
-            return "locked", None
-        if user is None or not user.active or not check_password_hash(user.password_hash, password):
+            LoginFailure.remote_addr == addr, LoginFailure.at > since)).all()
+        refusal = login_refusal([at for at, a in by_name if a == addr], list(by_addr),
+                                [at for at, _a in by_name], now, limits)
+        if refusal is not None:
+            # Refused before the password is looked at, and not counted as a failure: a
+            # locked address cannot lengthen the name's backoff.
+            audit(s, "login_locked", who, f"user:{username}", "refused",
+                  {"reason": refusal.reason, "retry_after_s": refusal.retry_after_s})
+            return refusal, None
+        if not password_matches(user, password):
             s.add(LoginFailure(username=username, remote_addr=addr, at=now))
             audit(s, "login_failed", who, f"user:{username}", "failed",
                   {"known_user": user is not None})
             return "bad", None
-        s.execute(delete(LoginFailure).where(LoginFailure.username == username))
+        # The user's own typos from this address are forgiven; others' failures on the name
+        # keep counting towards its backoff.
+        s.execute(delete(LoginFailure).where(LoginFailure.username == username,
+                                             LoginFailure.remote_addr == addr))
+        secret = start_login_session(s, user, addr, lifetime)
         audit(s, "login", who, f"user:{username}")
-        return "ok", user
+        return secret, user
 
     outcome, user = run_in_transaction(attempt)
-    if outcome == "locked":
-        return render_template("login.html", error=_("Too many failed logins; wait a few minutes.")), 429
     if outcome == "bad":
         return render_template("login.html", error=_("Wrong user name or password.")), 401
-    login_user(user)
+    if user is None:
+        wait = {"Retry-After": str(outcome.retry_after_s)}
+        if outcome.reason == "name_backoff":
+            return render_template("login.html", error=_(
+                "Too many failed logins for this name; try again in %(seconds)s s.",
+                seconds=outcome.retry_after_s)), 429, wait
+        return render_template("login.html", error=_("Too many failed logins; wait a few minutes.")), 429, wait
+    login_user(user, outcome)
     return redirect(_safe_next(request.args.get("next")))
+
+
+def login_limits(cfg: Any) -> LoginLimits:
+    return LoginLimits(
+        window=dt.timedelta(seconds=cfg["LOGIN_LOCKOUT_S"]),
+        per_name_and_address=cfg["LOGIN_MAX_FAILURES"],
+        per_address=cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+        name_backoff_after=cfg["LOGIN_NAME_BACKOFF_AFTER"],
+        name_backoff_base=dt.timedelta(seconds=cfg["LOGIN_NAME_BACKOFF_BASE_S"]),
+        name_backoff_max=dt.timedelta(seconds=cfg["LOGIN_NAME_BACKOFF_MAX_S"]))
 
 
 @bp.post("/logout")
@@ -115,9 +139,18 @@ def logout():  # type: ignore[no-untyped-def]
     except ApiError:
         return redirect(url_for("web.login"))
     principal = current_principal()
-    if principal is not None:
+    login_id = session_login_id()
+    if principal is not None and login_id is not None:
         who = who_of(principal)
-        run_in_transaction(lambda s: audit(s, "logout", who, f"user:{principal.name}"))
+
+        def end(s):  # type: ignore[no-untyped-def]
+            end_login_session(s, login_id, "logout")
+            audit(s, "logout", who, f"user:{principal.name}")
+
+        run_in_transaction(end)
+        # This login's sockets in this process end now; other processes see the ended row
+        # at their next check (within a minute).
+        current_app.extensions["floor.sockets"].end_login(login_id)
     session.clear()
     return redirect(url_for("web.login"))
 
@@ -161,7 +194,7 @@ def _offline_texts() -> dict[str, Any]:
 
 
 # What the service worker keeps for the handheld screens to open offline (see templates/sw.js).
-OFFLINE_ASSETS = ("js/offline-queue.js", "js/pack.js", "js/returns.js", "css/floor.css",
+OFFLINE_ASSETS = ("js/offline-queue.js", "js/gs1.js", "js/pack.js", "js/returns.js", "css/floor.css",
                   "css/returns.css", "vendor/socket.io.min.js", "favicon.svg")
 OFFLINE_PAGES = ("/pack", "/returns")
 
