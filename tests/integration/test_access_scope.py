@@ -474,6 +474,10 @@ def test_order_numbers_and_the_catalogue_are_per_warehouse(app, floor_ab, api):
     assert (both.status_code, both.get_json()["code"]) == (409, "ambiguous_order")
     assert api.get("/api/v1/orders/TB001?warehouse=WB", role="supervisor").get_json()["warehouse"] == "WB"
     assert call("B", "GET", "/api/v1/orders/TB001?warehouse=WA", role="supervisor").status_code == 403
+    wave = api.post("/api/v1/waves", {"wave_no": "WA-2", "order_nos": ["TB001"]})
+    assert (wave.status_code, wave.get_json()["code"]) == (409, "ambiguous_order")
+    assert api.post("/api/v1/waves", {"wave_no": "WA-2", "order_nos": ["TB001"], "warehouse": "WA"}
+                    ).status_code == 200
 
     # At WA's station: WA's barcode still means WA's SERUM; WB's barcode means nothing there;
     # a WA barcode WB's import also used still names WA's item.
