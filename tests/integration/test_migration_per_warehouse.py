@@ -106,8 +106,11 @@ def _upgrade_to_head(url: str, tmp_path: Path) -> None:
     if url.startswith("sqlite"):
         # The command an operator runs, on a copy of the database.
         env = {**os.environ, "FLOOR_DATABASE_URL": url, "FLOOR_INSTANCE_PATH": str(tmp_path)}
-        done = subprocess.run([str(Path(sys.executable).with_name("floor")), "db", "upgrade"],
-                              env=env, capture_output=True, text=True, timeout=300)
+        script = Path(sys.executable).with_name("floor")
+        command = [str(script)] if script.exists() else [
+            sys.executable, "-c", "from floor.cli import main; main()"]
+        done = subprocess.run([*command, "db", "upgrade"], env=env, capture_output=True, text=True,
+                              timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
     else:
         upgrade(url)
