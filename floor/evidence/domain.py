@@ -153,6 +153,27 @@ def hikvision_playback_url(host: str, port: int | None, channel: int, start: dt.
             f"?starttime={_hik_time(start)}&endtime={_hik_time(end)}")
 
 
+def packing_window(opened: Iterable[dt.datetime], closed: Iterable[dt.datetime],
+                   received: Iterable[dt.datetime]) -> tuple[dt.datetime, dt.datetime] | None:
+    """An order's packing as the server saw it, from server times only: from the first opening
+    of a pack session (or the first scan's arrival) to the last session's close (sealed,
+    released) or the last scan's arrival, whichever is later. A device's clock (a scan's
+    client `at`) places that scan's frame, never these bounds: a handheld sending times hours
+    off cannot stretch the evidence (and its clip) over someone else's hours. None: never at
+    a station."""
+    received = list(received)
+    starts = [*opened, *received]
+    if not starts:
+        return None
+    start = min(starts)
+    return start, max([start, *(t for t in closed if t >= start), *received])
+
+
+def clip_duration_s(ranges: Iterable[tuple[int, int]], fps: float) -> float:
+    """How long a clip of these (first, last) frame ranges plays at `fps`, one after the other."""
+    return sum(last - first + 1 for first, last in ranges) / fps if fps > 0 else 0.0
+
+
 def clip_offsets(parts: Sequence[tuple[Segment, int, int]]) -> list[int]:
     """Where each part starts, in frames, once the parts are exported one after the other."""
     offsets, total = [], 0

@@ -25,7 +25,7 @@ from floor.evidence.domain import Segment
 from floor.evidence.models import Camera, Recording
 from floor.packing import operations as packing
 from floor.packing.domain import Actor, DomainError
-from floor.packing.models import Order, StatusEvent
+from floor.packing.models import Order, PackSession, StatusEvent
 
 CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_PATH = 1000
@@ -274,21 +274,26 @@ def scan_recordings_folder(s: Session, folder: str | Path, root: Path | None = N
 # --- evidence of an order ---------------------------------------------------------------------
 
 def order_window(s: Session, order: Order) -> tuple[dt.datetime, dt.datetime] | None:
-    """From the order's opening at a station (its first `packing` status, or first scan) to its
-    sealing (its `packed` status) or its last scan, whichever is later."""
+    """The order's packing in server times (`domain.packing_window`): its pack sessions'
+    opening and closing, its scans' arrival. An order that never had either (its statuses set
+    by hand) falls back to its `packing` and `packed` statuses."""
     from floor.scan.models import ScanEvent
 
-    scan_times = list(s.scalars(select(ScanEvent.at).where(ScanEvent.order_id == order.id)))
+    sessions = s.execute(select(PackSession.opened_at, PackSession.closed_at)
+                         .where(PackSession.order_id == order.id)).all()
+    received = list(s.scalars(select(ScanEvent.received_at).where(ScanEvent.order_id == order.id)))
+    span = domain.packing_window([o for o, _ in sessions], [c for _, c in sessions if c is not None],
+                                 received)
+    if span is not None:
+        return span
     events = s.execute(select(StatusEvent.status, StatusEvent.at)
                        .where(StatusEvent.order_id == order.id,
                               StatusEvent.status.in_(("packing", "packed")))).all()
-    opened = [at for status, at in events if status == "packing"] + scan_times
+    opened = [at for status, at in events if status == "packing"]
     if not opened:
         return None
     start = min(opened)
-    sealed = [at for status, at in events if status == "packed" and at >= start] + scan_times
-    end = max(sealed) if sealed else start
-    return start, end
+    return start, max([start, *(at for status, at in events if status == "packed" and at >= start)])
 
 
 def order_evidence(s: Session, order: Order, margin_s: float, root: Path,
@@ -364,13 +369,22 @@ def order_evidence(s: Session, order: Order, margin_s: float, root: Path,
                        "opened_at": start.isoformat(), "sealed_at": end.isoformat()}}
 
 
-def export_parts(evidence: dict[str, Any], root: Path, camera_id: str | None) -> tuple[str, list[tuple[str, int, int]], float]:
-    """The (real path, first, last) parts of one camera's clips, for `video.export_clip`."""
+def export_parts(evidence: dict[str, Any], root: Path, camera_id: str | None,
+                 max_s: float = float("inf")) -> tuple[str, list[tuple[str, int, int]], float]:
+    """The (real path, first, last) parts of one camera's clips, for `video.export_clip`;
+    refused (422 clip_too_long) when they would play longer than `max_s`."""
     clips = evidence["clips"]
     if camera_id is None and clips:
         camera_id = clips[0]["camera_id"]
     chosen = [c for c in clips if c["camera_id"] == camera_id]
     if not chosen:
         raise DomainError("no_recordings", "No recording covers this order's packing.", 404)
+    fps = float(chosen[0]["fps"])
+    length = domain.clip_duration_s([(c["start_frame"], c["end_frame"]) for c in chosen], fps)
+    if length > max_s:
+        raise DomainError("clip_too_long",
+                          f"The clip would play {length:.0f} s; an export is at most {max_s:.0f} s. "
+                          "Use the frames or the NVR playback link.", 422,
+                          params={"max_s": max_s, "length_s": round(length, 3)})
     parts = [(str(resolve_path(root, c["path"])), c["start_frame"], c["end_frame"]) for c in chosen]
-    return camera_id or "", parts, float(chosen[0]["fps"])
+    return camera_id or "", parts, fps

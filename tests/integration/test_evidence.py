@@ -3,10 +3,13 @@ MP4, split in segments with a gap; Motion-JPEG in AVI) registered via the API, a
 with timed scans, and every scan's frame JPEG decoded back to the number burned into it."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
+import threading
 from pathlib import Path
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -83,9 +86,33 @@ def register_cameras(api, root, footage):  # type: ignore[no-untyped-def]
     return answers
 
 
+@contextlib.contextmanager
+def server_clock() -> Iterator[Callable[[dt.datetime], None]]:
+    """The server's clock as the scan and packing use cases read it, set by the test: the
+    evidence window is bounded by server times, so a test that needs it at exact instants
+    sets the server's clock to the handheld's."""
+    import floor.packing.operations
+    import floor.scan.operations
+
+    now: list[dt.datetime] = []
+
+    def set_to(instant: dt.datetime) -> None:
+        now[:] = [instant]
+
+    with pytest.MonkeyPatch.context() as mp:
+        for module in (floor.scan.operations, floor.packing.operations):
+            mp.setattr(module, "utcnow", lambda: now[0])
+        yield set_to
+
+
 def pack(api, waved):  # type: ignore[no-untyped-def]
+    """TB001 packed with the SCANS, handheld and server agreeing on the time of each."""
     waved("TB001", lines=LINES)
-    verdicts = [api.scan(code, at=iso(seconds)) for code, seconds, _ in SCANS]
+    verdicts = []
+    with server_clock() as set_clock:
+        for code, seconds, _ in SCANS:
+            set_clock(at(seconds))
+            verdicts.append(api.scan(code, at=iso(seconds)))
     assert [v["ok"] for v in verdicts] == [True] * len(SCANS), verdicts
     assert verdicts[-1]["status"] == "packed"
     return verdicts
@@ -327,3 +354,94 @@ def test_the_evidence_page(app, api, waved, root, footage, users):
     assert "/orders/TB001/evidence" in timeline
     client.set_cookie("lang", "en")
     assert "Packing evidence" in client.get("/orders/TB001/evidence").get_data(as_text=True)
+
+
+# --- client times and the window; clip exports bounded ---------------------------------------
+
+@pytest.mark.parametrize("skew_h", [-5, 5])
+def test_a_device_time_hours_off_moves_its_frame_not_the_window(api, waved, root, footage, skew_h):
+    """A handheld sends times hours before (or after) the server's clock: its scans are placed
+    at those times (their frames), but the order's window stays within the pack session's real
+    opening and sealing (server times) plus the margin, and so does its clip."""
+    register_cameras(api, root, footage)
+    waved("TB001", lines=LINES)
+    before = dt.datetime.now(UTC)
+    off = dt.datetime.now(UTC) + dt.timedelta(hours=skew_h)
+    for k, (code, _seconds, _n) in enumerate(SCANS):
+        verdict = api.scan(code, at=(off + dt.timedelta(seconds=k)).isoformat())
+        assert verdict["ok"], verdict
+    after = dt.datetime.now(UTC)
+    assert api.get("/api/v1/orders/TB001").get_json()["status"] == "packed"
+    margin = dt.timedelta(seconds=api.client.application.config["EVIDENCE_MARGIN_S"])
+    window = api.get("/api/v1/orders/TB001/evidence").get_json()["window"]
+    opened, sealed = (dt.datetime.fromisoformat(window[k]) for k in ("opened_at", "sealed_at"))
+    lo, hi = (dt.datetime.fromisoformat(window[k]) for k in ("from", "to"))
+    assert before <= opened <= sealed <= after
+    assert before - margin <= lo and hi <= after + margin
+    # The scans themselves kept the device's times (the stretch came from them before).
+    with api.client.application.app_context(), standalone_session(api.client.application) as s:
+        from sqlalchemy import select
+
+        from floor.scan.models import ScanEvent
+        times = list(s.scalars(select(ScanEvent.at)))
+    assert all(abs((t - off).total_seconds()) < 60 for t in times)
+
+
+def test_a_clip_longer_than_the_export_limit_is_refused(api, app, waved, root, footage):
+    register_cameras(api, root, footage)
+    pack(api, waved)
+    app.config["EVIDENCE_CLIP_MAX_S"] = 10          # the H.264 clip: 200 + 150 + 51 frames at 25 fps
+    body = api.get("/api/v1/orders/TB001/evidence").get_json()
+    assert body["clip_url"] is None
+    assert body["clip_refused"] == {"code": "clip_too_long",
+                                    "params": {"max_s": 10.0, "length_s": 16.04}}
+    r = api.get("/api/v1/orders/TB001/evidence/clip.mp4", role="qc")
+    assert (r.status_code, r.get_json()["code"]) == (422, "clip_too_long")
+    assert r.get_json()["params"] == {"max_s": 10.0, "length_s": 16.04}
+    # The overhead camera's clip (221 frames at 10 fps: 22.1 s) is refused as well; within the
+    # limit both are exported.
+    r = api.get("/api/v1/orders/TB001/evidence/clip.mp4?camera=CAM-P01-TOP")
+    assert r.status_code == 422 and r.get_json()["params"]["length_s"] == 22.1
+    app.config["EVIDENCE_CLIP_MAX_S"] = 30
+    assert api.get("/api/v1/orders/TB001/evidence/clip.mp4?camera=CAM-P01-TOP").status_code == 200
+
+
+def test_clip_exports_are_limited_in_number(api, app, waved, root, footage):
+    """While every export slot is busy building a clip, a request for another one answers 503
+    clip_export_busy; a clip already built is still sent."""
+    register_cameras(api, root, footage)
+    pack(api, waved)
+    app.config.update(EVIDENCE_CLIP_EXPORTS=1, EVIDENCE_CLIP_WAIT_S=0.05)
+    from floor.evidence import video
+
+    building, release = threading.Event(), threading.Event()
+    real_export = video.export_clip
+
+    def slow_export(*args, **kwargs):  # type: ignore[no-untyped-def]
+        building.set()
+        release.wait(30)
+        return real_export(*args, **kwargs)
+
+    answers: dict[str, int] = {}
+
+    def first_export() -> None:
+        client = app.test_client()
+        answers["first"] = client.get("/api/v1/orders/TB001/evidence/clip.mp4",
+                                      headers=api._headers("qc")).status_code
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(video, "export_clip", slow_export)
+        worker = threading.Thread(target=first_export)
+        worker.start()
+        try:
+            assert building.wait(30)
+            busy = api.get("/api/v1/orders/TB001/evidence/clip.mp4?camera=CAM-P01-TOP")
+            assert (busy.status_code, busy.get_json()["code"]) == (503, "clip_export_busy")
+            assert busy.get_json()["params"] == {"exports": 1}
+        finally:
+            release.set()
+            worker.join(60)
+    assert answers["first"] == 200
+    # Built: sent from the cache without a slot; the other camera's export now has one.
+    assert api.get("/api/v1/orders/TB001/evidence/clip.mp4").status_code == 200
+    assert api.get("/api/v1/orders/TB001/evidence/clip.mp4?camera=CAM-P01-TOP").status_code == 200

@@ -203,3 +203,44 @@ def test_after_eviction_the_cache_is_under_the_low_water_mark(specs, limit):
     # Whatever stays was used no earlier than whatever went.
     if gone and left:
         assert min(f.used_at for f in left) >= max(f.used_at for f in files if f.name in gone)
+
+
+# --- the packing window: server times only ---------------------------------------------------
+
+from floor.evidence.domain import clip_duration_s, packing_window  # noqa: E402
+
+T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.timezone.utc)
+
+
+def _t(seconds: float) -> dt.datetime:
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("opened, closed, received, expected", [
+    ([], [], [], None),                                          # never at a station
+    ([0], [], [], (0, 0)),                                       # opened, nothing scanned yet
+    ([0], [30], [1, 2, 29], (0, 30)),                            # sealed after its last scan
+    ([0], [], [1, 2, 40], (0, 40)),                              # still open: its last scan
+    ([0, 100], [50, 130], [1, 120], (0, 130)),                   # released, packed elsewhere
+    ([], [], [5, 3], (3, 5)),                                    # scans without a session
+    ([10], [5], [], (10, 10)),                                   # a close before the opening
+])
+def test_packing_window_from_server_times(opened, closed, received, expected):
+    span = packing_window([_t(x) for x in opened], [_t(x) for x in closed], [_t(x) for x in received])
+    assert span == (None if expected is None else (_t(expected[0]), _t(expected[1])))
+
+
+@given(st.lists(st.integers(0, 10**6), min_size=1, max_size=5),
+       st.lists(st.integers(0, 10**6), max_size=5), st.lists(st.integers(0, 10**6), max_size=8))
+def test_packing_window_never_leaves_the_server_times(opened, closed, received):
+    span = packing_window([_t(x) for x in opened], [_t(x) for x in closed], [_t(x) for x in received])
+    assert span is not None
+    start, end = span
+    every = [_t(x) for x in (*opened, *closed, *received)]
+    assert min(every) <= start <= end <= max(every)
+    assert start == _t(min([*opened, *received]))
+
+
+def test_clip_duration():
+    assert clip_duration_s([(0, 199), (0, 149), (0, 50)], 25) == pytest.approx(16.04)
+    assert clip_duration_s([], 25) == 0 and clip_duration_s([(0, 9)], 0) == 0
