@@ -70,7 +70,13 @@ DEVICE_IN = {"type": "object", "required": ["device_id", "station"], "properties
     "baudrate": {"type": "integer", "default": 9600},
     "terminator": {"type": "string", "enum": ["CR", "LF", "CRLF"],
                    "description": "Absent: any of them"},
-    "enabled": {"type": "boolean", "default": True}}}
+    "enabled": {"type": "boolean", "default": True},
+    "scanner_profile": {"type": ["object", "null"], "properties": {
+        "gs_substitute": {"type": "string", "maxLength": 8,
+                          "description": "What this keyboard-wedge scanner types for the GS1 "
+                                         "separator (FNC1), e.g. <GS>; \"\" for none. Absent "
+                                         "profile: the warehouse's gs_substitute setting"}},
+                        "additionalProperties": False},}}
 DEVICE = {"type": "object", "properties": {
     "device_id": STR, "kind": STR, "station": {"type": ["string", "null"]},
     "state": {"type": "string", "enum": ["online", "offline", "error"]},
@@ -78,7 +84,13 @@ DEVICE = {"type": "object", "properties": {
     "last_seen_at": {"type": ["string", "null"], "format": "date-time"},
     "last_scan_at": {"type": ["string", "null"], "format": "date-time"},
     "port": {"type": ["string", "null"]}, "baudrate": {"type": ["integer", "null"]},
-    "terminator": {"type": ["string", "null"]}, "enabled": {"type": "boolean"}}}
+    "terminator": {"type": ["string", "null"]}, "enabled": {"type": "boolean"},
+    "scanner_profile": {"type": ["object", "null"], "properties": {
+        "gs_substitute": {"type": "string", "maxLength": 8,
+                          "description": "What this keyboard-wedge scanner types for the GS1 "
+                                         "separator (FNC1), e.g. <GS>; \"\" for none. Absent "
+                                         "profile: the warehouse's gs_substitute setting"}},
+                        "additionalProperties": False},}}
 VERDICT = {"type": "object", "required": ["ok", "code", "message"], "properties": {
     "ok": {"type": "boolean"}, "code": STR, "message": STR, "scan_id": STR,
     "order_no": {"type": ["string", "null"]}, "status": {"type": ["string", "null"]},
@@ -244,7 +256,10 @@ def openapi_document() -> dict[str, Any]:
             {"200": _resp("The verdict (ok true or false)", VERDICT)}, SCAN_IN,
             errors=(400, 401, 403, 409, 413, 503), tag="scan")},
         "/api/v1/decode": {"post": {
-            **_op("Barcodes in a photo (camera fallback): zxing-cpp and zbar, fused",
+            **_op("Barcodes in a photo (camera fallback): zxing-cpp and zbar, fused; an engine "
+                  "failing drops only its reads; a JPEG, PNG, WebP, GIF, BMP or TIFF declaring "
+                  "more than IMAGE_MAX_PIXELS in its header is 413 image_too_large (params: "
+                  "max_pixels, width, height) before decoding; busy decoders 503 decoder_busy",
                   ["packer", "qc", "device"], {"200": _resp("Codes read", {
                       "type": "object", "properties": {"codes": {"type": "array", "items": {
                           "type": "object", "properties": {
@@ -330,7 +345,11 @@ def openapi_document() -> dict[str, Any]:
                 "giftbox_requires": {"type": "string", "enum": ["main_samples_gifts", "main_samples"],
                                      "description": "main_samples_gifts (default): the gift box is "
                                                     "refused while a main, sample or gift line is "
-                                                    "short; main_samples: gifts may follow the box"}}},
+                                                    "short; main_samples: gifts may follow the box"},
+                "gs_substitute": {"type": "string", "maxLength": 8,
+                                  "description": "What the warehouse's keyboard-wedge scanners "
+                                                 "type for the GS1 separator, e.g. <GS> (a "
+                                                 "device's scanner_profile comes first); \"\": none"}}},
             params=[_path("code", "Warehouse code")], errors=(400, 401, 403), tag="live")},
         "/api/v1/devices": {
             "post": _op(
@@ -403,6 +422,11 @@ EVIDENCE_EVENT = {"type": "object", "required": ["seq", "status", "frame", "thum
 EVIDENCE = {"type": "object", "required": ["clips", "snapshot_hash"], "properties": {
     "order_no": STR, "snapshot_hash": {"type": ["string", "null"]},
     "clip_url": {"type": ["string", "null"]},
+    # Why clip_url is null with recordings: the first camera's clip is too long to export.
+    "clip_refused": {"type": "object", "properties": {"code": {"const": "clip_too_long"},
+                                                      "params": {"type": "object", "properties": {
+                                                          "max_s": {"type": "number"},
+                                                          "length_s": {"type": "number"}}}}},
     "window": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
         "from": STR, "to": STR, "opened_at": STR, "sealed_at": STR}}]},
     "clips": {"type": "array", "items": {"type": "object", "required": [
@@ -451,12 +475,15 @@ def _evidence_paths() -> dict[str, Any]:
             errors=(401, 403, 404, 409), tag="evidence")},
         "/api/v1/orders/{order_no}/evidence/clip.mp4": {"get": {
             **_op("The order's packing as one H.264 MP4 (one camera; gaps left out); range "
-                  "requests supported", readers, {},
+                  "requests supported; longer than EVIDENCE_CLIP_MAX_S: 422 clip_too_long "
+                  "(params: max_s, length_s); every export slot busy: 503 clip_export_busy",
+                  readers, {},
                   params=order + [_query("camera", "Camera id (default: the first)")],
-                  errors=(400, 401, 403, 404, 409), tag="evidence"),
+                  errors=(400, 401, 403, 404, 409, 422, 503), tag="evidence"),
             "responses": {"200": _binary("MP4", "video/mp4"),
                           "206": _binary("Part of the MP4", "video/mp4"),
-                          **{str(c): _resp("Error", ERROR) for c in (400, 401, 403, 404, 409)}}}},
+                          **{str(c): _resp("Error", ERROR)
+                             for c in (400, 401, 403, 404, 409, 422, 503)}}}},
         "/api/v1/evidence/frames/{recording_id}/{frame}.jpg": {"get": {
             **_op("Exactly one frame of a recording as a JPEG", readers, {},
                   params=[_path("recording_id", "Recording id"),
@@ -631,10 +658,12 @@ def _returns_paths() -> dict[str, Any]:
             params=[rma], errors=(400, 401, 403, 404, 409), tag="returns")},
         "/api/v1/returns/{rma_no}/scans/{scan_id}/photo": {
             "post": {
-                **_op("Attach a photo to a returned item (≤ 5 MB, any image OpenCV decodes; "
-                      "stored as JPEG)", ["qc"], {"200": _resp("Stored", OBJ)},
+                **_op("Attach a photo to a returned item (≤ 5 MB; a JPEG, PNG, WebP, GIF, BMP "
+                      "or TIFF within IMAGE_MAX_PIXELS, checked from its header before decoding, "
+                      "else 413 image_too_large; busy decoders 503 decoder_busy; stored as JPEG)",
+                      ["qc"], {"200": _resp("Stored", OBJ)},
                       params=[rma, _path("scan_id", "The return scan")],
-                      errors=(400, 401, 403, 404, 409, 413), tag="returns"),
+                      errors=(400, 401, 403, 404, 409, 413, 503), tag="returns"),
                 "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                     "type": "object", "required": ["photo"],
                     "properties": {"photo": {"type": "string", "format": "binary"}}}}}}},

@@ -619,9 +619,6 @@
   // -- the offline check: a mirror of the server's pure rules, against the snapshot held --
 
   var WAYBILL = /^[A-Z]{2,4}\d{9,16}$/;
-  var AIM = /^\][A-Za-z][0-9A-Za-z]/;
-  var GS = "\u001d";
-  var GS_SUBSTITUTES = ["<GS>", "{GS}", "[GS]", "^]", "\\x1d", "\\u001d", "\\u001D"];
   var PACKED_OR_LATER = { packed: 1, labelling: 1, labelled: 1, awaiting_loading: 1, loading: 1,
                           loaded: 1, handed_over: 1 };
   var BLOCKED = { on_hold: 1, exception: 1, cancelled: 1 };
@@ -636,76 +633,16 @@
     return roles;
   }
 
-  function checkDigit(body) {
-    var total = 0;
-    for (var i = 0; i < body.length; i++) {
-      total += Number(body.charAt(body.length - 1 - i)) * (i % 2 === 0 ? 3 : 1);
-    }
-    return String((10 - total % 10) % 10);
-  }
-
-  function gtin14(code) {
-    if ([8, 12, 13, 14].indexOf(code.length) < 0 || !/^\d+$/.test(code)) return null;
-    if (checkDigit(code.slice(0, -1)) !== code.slice(-1)) return null;
-    return ("00000000000000" + code).slice(-14);
-  }
-
-  // What a scan says: its text, its item keys (as read, then its GTIN in every length), the
-  // lot and expiry of a GS1 element string (AIs 01, 10, 11, 13, 15, 17, 21).
-  function readCode(raw) {
-    var text = String(raw || "").replace(/^[ \t\r\n\u0000]+|[ \t\r\n\u0000]+$/g, "");
-    var aim = text.match(AIM);
-    var symbology = aim ? aim[0] : null;
-    if (aim) text = text.slice(aim[0].length);
-    GS_SUBSTITUTES.forEach(function (token) { text = text.split(token).join(GS); });
-    var out = { text: text, keys: [text], lot: null, expiry: null, gtin: null };
-    if (!text) return out;
-    var gs1 = symbology === "]C1" || symbology === "]d2" || symbology === "]Q3" || symbology === "]e0" ||
-      text.indexOf(GS) >= 0 || (text.length >= 16 && /^0[012]\d{14}/.test(text));
-    if (gs1) {
-      var rest = text;
-      while (rest.length >= 2) {
-        var ai = rest.slice(0, 2);
-        if (ai === "01" || ai === "02") {
-          if (!/^\d{14}$/.test(rest.slice(2, 16))) break;
-          out.gtin = out.gtin || rest.slice(2, 16);
-          rest = rest.slice(16);
-        } else if (ai === "11" || ai === "13" || ai === "15" || ai === "17") {
-          var date = rest.slice(2, 8);
-          if (!/^\d{6}$/.test(date)) break;
-          if (ai === "17") out.expiry = date;
-          rest = rest.slice(8);
-        } else if (ai === "10" || ai === "21") {
-          var end = rest.indexOf(GS, 2);
-          var value = end < 0 ? rest.slice(2) : rest.slice(2, end);
-          if (ai === "10") out.lot = value;
-          rest = end < 0 ? "" : rest.slice(end);
-        } else {
-          break;
-        }
-        if (rest.charAt(0) === GS) rest = rest.slice(1);
-      }
-    }
-    var gtin = out.gtin || gtin14(text);
-    if (gtin) {
-      [14, 13, 12, 8].forEach(function (length) {
-        var head = gtin.slice(0, 14 - length);
-        var short = gtin.slice(14 - length);
-        if (/^0*$/.test(head) && out.keys.indexOf(short) < 0) out.keys.push(short);
-      });
-    }
-    return out;
-  }
+  // What a scan says (static/js/gs1.js): text, item keys, lot and expiry; `unsure` for a GS1
+  // read this handheld cannot check whole.
+  function readCode(raw) { return window.FloorGs1.read(raw); }
 
   function expired(yymmdd, now) {
-    if (!yymmdd) return false;
-    var year = 2000 + Number(yymmdd.slice(0, 2));
-    var month = Number(yymmdd.slice(2, 4));
-    var day = Number(yymmdd.slice(4, 6));
-    if (day === 0) day = new Date(Date.UTC(year, month, 0)).getUTCDate();  // GS1: the month's end
+    var date = window.FloorGs1.dateOf(yymmdd, now);
+    if (!date) return false;
     var today = new Date(now);
     var todayKey = today.getUTCFullYear() * 10000 + (today.getUTCMonth() + 1) * 100 + today.getUTCDate();
-    return year * 10000 + month * 100 + day < todayKey;
+    return date.y * 10000 + date.m * 100 + date.d < todayKey;
   }
 
   function lineFor(progress, keys) {
@@ -777,6 +714,10 @@
     }
     st.lastCode = code;
     st.lastAt = at;
+    if (read.unsure) {
+      // Never half-read: a GS1 label the handheld cannot check whole waits for the server.
+      return { ok: false, kind: "unknown", code: "unknown_offline", message: t("offline_gs1", { code: code }) };
+    }
     var p = st.progress;
     var line = lineFor(p, read.keys);
     if (!line) {

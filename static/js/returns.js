@@ -534,46 +534,9 @@
     offline.setMeta(STATE_KEY, { current: kept, saved_at: Date.now() }).catch(function () {});
   }
 
-  function checkDigit(body) {
-    var total = 0;
-    for (var i = 0; i < body.length; i++) total += Number(body.charAt(body.length - 1 - i)) * (i % 2 === 0 ? 3 : 1);
-    return String((10 - total % 10) % 10);
-  }
-
-  // The code's item keys, lot and serial: as read, its GTIN forms, GS1 AIs 01/10/21.
-  function readCode(raw) {
-    var GS = "\u001d";
-    var text = String(raw || "").trim();
-    var aim = text.match(/^\][A-Za-z][0-9A-Za-z]/);
-    if (aim) text = text.slice(aim[0].length);
-    ["<GS>", "{GS}", "[GS]", "^]", "\\x1d", "\\u001d", "\\u001D"].forEach(function (tok) { text = text.split(tok).join(GS); });
-    var out = { text: text, keys: [text], lot: null, serial: null };
-    var gtin = null;
-    if (/^0[12]\d{14}/.test(text)) {
-      gtin = text.slice(2, 16);
-      var rest = text.slice(16);
-      while (rest.length >= 2) {
-        if (rest.charAt(0) === GS) { rest = rest.slice(1); continue; }
-        var ai = rest.slice(0, 2);
-        if (/^(11|13|15|17)$/.test(ai)) { rest = rest.slice(8); continue; }
-        if (ai !== "10" && ai !== "21") break;
-        var end = rest.indexOf(GS);
-        var value = end < 0 ? rest.slice(2) : rest.slice(2, end);
-        if (ai === "10") out.lot = value; else out.serial = value;
-        rest = end < 0 ? "" : rest.slice(end);
-      }
-    } else if ([8, 12, 13, 14].indexOf(text.length) >= 0 && /^\d+$/.test(text) &&
-               checkDigit(text.slice(0, -1)) === text.slice(-1)) {
-      gtin = ("00000000000000" + text).slice(-14);
-    }
-    if (gtin) {
-      [14, 13, 12, 8].forEach(function (length) {
-        var short = gtin.slice(14 - length);
-        if (/^0*$/.test(gtin.slice(0, 14 - length)) && out.keys.indexOf(short) < 0) out.keys.push(short);
-      });
-    }
-    return out;
-  }
+  // The code's item keys, lot and serial (static/js/gs1.js); `unsure` for a GS1 read this
+  // handheld cannot check whole.
+  function readCode(raw) { return window.FloorGs1.read(raw); }
 
   function snapshotLineFor(keys) {
     var lines = (current && current.snapshot && current.snapshot.lines) || [];
@@ -596,6 +559,8 @@
   function checkOffline(comparison, raw, conditionValue) {
     var read = readCode(raw);
     if (!read.text) return { verdict: "unreadable", message: t("v_unreadable") };
+    // Never half-read: a GS1 label the handheld cannot check whole waits for the server.
+    if (read.unsure) return { verdict: "unknown_offline", name: read.text, message: t("offline_gs1") };
     var snap = snapshotLineFor(read.keys);
     var unit = { scan_id: "", code: read.text, condition: conditionValue, lot: read.lot, serial: read.serial,
                  provisional: true };
