@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, event
+from sqlalchemy import ForeignKey, Index, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from floor.db import Base, utcnow
@@ -12,6 +12,8 @@ from floor.db import Base, utcnow
 
 class ScanEvent(Base):
     __tablename__ = "scan_events"
+    # A double read looks up the device's previous read of the same code.
+    __table_args__ = (Index("ix_scan_events_device_id_id", "device_id", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     scan_id: Mapped[str] = mapped_column(String(64), unique=True)
     station: Mapped[str] = mapped_column(String(32))

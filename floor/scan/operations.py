@@ -87,15 +87,10 @@ _DEVICE_READ_CODE = _devices.update().where(_devices.c.id == bindparam("b_id")).
 _SESSION_COUNTS = _sessions.update().where(_sessions.c.id == bindparam("b_id")).values(
     counts=bindparam("counts"))
 _SCAN_INSERT = _scan_events.insert()
-# The device's previous read of a code, for a double read. scan_events has no index on the
-# device: the newest rows are walked back on the primary key, a bounded number of them (the
-# previous read is inside the debounce window, so only moments old).
-PREVIOUS_READ_SPAN = 20000
+# The device's previous read of a code, for a double read (on the (device_id, id) index).
 _PREVIOUS_READ = (select(_scan_events.c.response)
                   .where(_scan_events.c.device_id == bindparam("device_id"),
-                         _scan_events.c.code == bindparam("code"),
-                         _scan_events.c.id > select(func.max(_scan_events.c.id)).scalar_subquery()
-                         - PREVIOUS_READ_SPAN)
+                         _scan_events.c.code == bindparam("code"))
                   .order_by(_scan_events.c.id.desc()).limit(1))
 
 

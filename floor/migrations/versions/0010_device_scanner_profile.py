@@ -1,4 +1,5 @@
-"""device scanner profile (what a keyboard-wedge scanner types for the GS1 separator)
+"""device scanner profile (what a keyboard-wedge scanner types for the GS1 separator); scans by
+device (a double read repeats the device's previous verdict)
 
 Revision ID: 0010
 Revises: 0009
@@ -18,8 +19,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('devices', schema=None) as batch_op:
         batch_op.add_column(sa.Column('scanner_profile', sa.JSON(), nullable=True))
+    with op.batch_alter_table('scan_events', schema=None) as batch_op:
+        batch_op.create_index('ix_scan_events_device_id_id', ['device_id', 'id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('scan_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_scan_events_device_id_id')
     with op.batch_alter_table('devices', schema=None) as batch_op:
         batch_op.drop_column('scanner_profile')
