@@ -37,6 +37,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     socketio.init_app(app, message_queue=app.config["MESSAGE_QUEUE"], async_mode="threading",
                       cors_allowed_origins=app.config.get("CORS_ALLOWED_ORIGINS"))
+    # Before Engine.IO makes a session: credentials checked, connections counted and capped.
+    from floor.auth.admission import SocketGate
+    gate = SocketGate(app, app.wsgi_app, socketio.server)
+    app.wsgi_app = gate  # type: ignore[method-assign]
+    app.extensions["floor.socket_gate"] = gate
+    if app.config["PROXY_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     register_error_handlers(app)
     from floor.live.pump import EventPump
     from floor.live.scheduler import AlertScheduler

@@ -1,6 +1,7 @@
 """The `floor` command: serve, db upgrade, seed-demo, token create, user create."""
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -15,9 +16,10 @@ def _app() -> Flask:
     return create_app()
 
 
-def _serving_app() -> Flask:
+def _serving_app(capacity: int | None = None) -> Flask:
     from floor import create_app, start_background
-    return start_background(create_app())
+    # The worker's capacity sizes the Socket.IO connection cap (FLOOR_SOCKET_MAX unset).
+    return start_background(create_app({"WORKER_CAPACITY": capacity} if capacity else None))
 
 
 @click.group(help="floor: warehouse-floor service for handhelds and scanners.")
@@ -43,8 +45,9 @@ def serve(host: str, port: int, threads: int, worker: str, dev: bool) -> None:
             import gevent  # noqa: F401
         except ImportError:
             raise click.ClickException("the gevent worker needs: pip install 'floor[gevent]'") from None
-    from floor.server import run_gunicorn
-    run_gunicorn(_serving_app, host, port, threads, worker)
+    from floor.server import run_gunicorn, worker_capacity
+    run_gunicorn(functools.partial(_serving_app, worker_capacity(worker, threads)), host, port,
+                 threads, worker)
 
 
 @main.group(help="Database schema.")

@@ -96,6 +96,18 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         "LOGIN_NAME_BACKOFF_AFTER": 5,
         "LOGIN_NAME_BACKOFF_BASE_S": 1.0,
         "LOGIN_NAME_BACKOFF_MAX_S": float(env.get("FLOOR_LOGIN_NAME_BACKOFF_MAX_S", 60)),
+        # Socket.IO admission (floor/auth/admission.py): open connections in all (unset: the
+        # worker's capacity less a reserve for HTTP, set by `floor serve`), per address, those
+        # still without a credential (they authenticate in their CONNECT within the grace).
+        "SOCKET_MAX": int(env["FLOOR_SOCKET_MAX"]) if env.get("FLOOR_SOCKET_MAX") else None,
+        "WORKER_CAPACITY": None,
+        "SOCKET_MAX_PER_ADDRESS": int(env.get("FLOOR_SOCKET_MAX_PER_ADDRESS", 64)),
+        "SOCKET_PENDING_MAX": int(env.get("FLOOR_SOCKET_PENDING_MAX", 16)),
+        "SOCKET_PENDING_PER_ADDRESS": int(env.get("FLOOR_SOCKET_PENDING_PER_ADDRESS", 4)),
+        "SOCKET_AUTH_GRACE_S": float(env.get("FLOOR_SOCKET_AUTH_GRACE_S", 5)),
+        # Proxies in front that set X-Forwarded-For (nginx: 1): the client's address, not the
+        # proxy's, is what login throttling and socket caps count by.
+        "PROXY_HOPS": int(env.get("FLOOR_PROXY_HOPS", 0)),
         # A token's use is audited on first use, then at most once per this many minutes.
         "TOKEN_USE_AUDIT_MIN": float(env.get("FLOOR_TOKEN_USE_AUDIT_MIN", 15)),
         "ALERT_INTERVAL_S": float(env.get("FLOOR_ALERT_INTERVAL_S", 30)),
@@ -135,6 +147,9 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         "EVIDENCE_CACHE_MB": float(env.get("FLOOR_EVIDENCE_CACHE_MB", 2048)),
     }
     config.update(overrides)
+    if config["SOCKET_MAX"] is None:
+        from floor.auth.admission import socket_max_for
+        config["SOCKET_MAX"] = socket_max_for(config["WORKER_CAPACITY"])
     if "SECRET_KEY" not in config:
         config["SECRET_KEY"] = _secret_key(instance, env)
     return config

@@ -30,6 +30,11 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self.factory()
 
 
+def worker_capacity(worker: str, threads: int) -> int:
+    """Requests and sockets one worker serves at once: its threads, or gevent's connections."""
+    return threads if worker == "gthread" else max(threads, 1000)
+
+
 def run_gunicorn(factory: Callable[[], Flask], host: str, port: int, threads: int,
                  worker: str = "gthread") -> None:
     if worker not in WORKERS:
@@ -41,5 +46,5 @@ def run_gunicorn(factory: Callable[[], Flask], host: str, port: int, threads: in
     if worker == "gthread":
         options["threads"] = threads
     else:
-        options["worker_connections"] = max(threads, 1000)
+        options["worker_connections"] = worker_capacity(worker, threads)
     _Gunicorn(factory, options).run()

@@ -264,7 +264,10 @@ class SocketIOHandheld(Handheld):
         client = socketio.Client(reconnection=False)
         namespaces = sorted({NAMESPACE, self._namespace()})
         try:
+            # The token in the handshake too: the server admits the connection before making
+            # an Engine.IO session, not on probation until the CONNECT packet.
             client.connect(self.url, auth={"token": self.token}, namespaces=namespaces,
+                           headers={"Authorization": f"Bearer {self.token}"},
                            transports=["websocket"], wait_timeout=self.timeout)
         except Exception:
             client.disconnect()
@@ -332,6 +335,7 @@ class LeanSocketIOHandheld(Handheld):
         scheme = "wss" if parts.scheme == "https" else "ws"
         ws = websocket.create_connection(
             f"{scheme}://{parts.netloc}/socket.io/?EIO=4&transport=websocket",
+            header=[f"Authorization: Bearer {self.token}"],
             timeout=self.timeout, enable_multithread=False, skip_utf8_validation=True)
         try:
             opening = ws.recv()

@@ -148,6 +148,9 @@ class LiveServer:
             env["FLOOR_DATABASE_URL"] = self.database_url
         env.setdefault("PYTHONUNBUFFERED", "1")
         env["FLOOR_SERIAL_PORT_GLOBS"] = simulator_serial_globs()
+        # Every simulated handheld and board connects from 127.0.0.1: the per-address socket
+        # cap (meant for one device or one NAT) is lifted unless a test sets it.
+        env["FLOOR_SOCKET_MAX_PER_ADDRESS"] = "100000"
         env.update(self.extra_env)
         return env
 

@@ -66,3 +66,34 @@ def login_refusal(by_name_and_address: list[dt.datetime], by_address: list[dt.da
         if wait > dt.timedelta(0):
             return LoginRefusal("name_backoff", max(1, int(wait.total_seconds() + 0.999)))
     return None
+
+
+@dataclass(frozen=True)
+class SocketLimits:
+    """Open Socket.IO connections of one server process (docs/security.md, "Socket admission")."""
+    total: int                        # below the worker's capacity: HTTP keeps threads of its own
+    per_address: int
+    pending_total: int                # connections without a credential yet (auth in CONNECT)
+    pending_per_address: int
+
+
+@dataclass(frozen=True)
+class SocketRefusal:
+    status: int
+    code: str
+
+
+def socket_admission(credential: str, open_total: int, open_here: int, pending_total: int,
+                     pending_here: int, limits: SocketLimits) -> SocketRefusal | None:
+    """Whether an Engine.IO handshake may make a session. `credential` is "valid", "invalid"
+    (a session cookie or bearer header that names no open login or live token) or "none"."""
+    if credential == "invalid":
+        return SocketRefusal(401, "unauthenticated")
+    if credential == "none" and (pending_total >= limits.pending_total
+                                 or pending_here >= limits.pending_per_address):
+        return SocketRefusal(401, "unauthenticated")
+    if open_total >= limits.total:
+        return SocketRefusal(503, "socket_capacity")
+    if open_here >= limits.per_address:
+        return SocketRefusal(429, "socket_address_limit")
+    return None

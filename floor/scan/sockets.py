@@ -48,16 +48,24 @@ class FloorNamespace(Namespace):
 
     @public   # checks the token or session itself: refused without one
     def on_connect(self, auth: Any = None) -> bool:
-        principal = None
+        # The token of the CONNECT packet (the contract's way), else the handshake's bearer
+        # header, else the session cookie.
+        token = None
         if isinstance(auth, dict) and isinstance(auth.get("token"), str):
-            principal = principal_from_token(auth["token"])
-        else:
-            principal = principal_from_session()
+            token = auth["token"]
+        elif request.headers.get("Authorization", "")[:7].lower() == "bearer ":
+            token = request.headers["Authorization"][7:].strip()
+        principal = principal_from_token(token) if token is not None else principal_from_session()
+        gate = current_app.extensions.get("floor.socket_gate")
         if principal is None:
+            if gate is not None:
+                gate.refused(request.environ)   # the Engine.IO connection ends too
             return False  # refused: unauthenticated
+        if gate is not None:
+            gate.admitted(request.environ)
         self.principals[request.sid] = principal  # type: ignore[attr-defined]
         if principal.via == "token":
-            self.tokens[request.sid] = auth["token"]  # type: ignore[index]
+            self.tokens[request.sid] = token  # type: ignore[assignment]
         else:
             started = dt.datetime.fromisoformat(session["at"])   # valid: checked just above
             lifetime = dt.timedelta(hours=current_app.config.get("SESSION_LIFETIME_H", 12))

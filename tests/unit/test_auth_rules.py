@@ -1,4 +1,5 @@
-"""Login throttling, table-driven: the failing address is locked, the name is only slowed down."""
+"""Login throttling and socket admission, table-driven: the failing address is locked, the name
+is only slowed down; sockets without a credential get a short probation, the rest are capped."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from floor.auth.domain import LoginLimits, login_refusal
+from floor.auth.admission import socket_max_for
+from floor.auth.domain import LoginLimits, SocketLimits, login_refusal, socket_admission
 
 NOW = dt.datetime(2026, 12, 5, 8, 0, tzinfo=dt.timezone.utc)
 LIMITS = LoginLimits()
@@ -51,3 +53,28 @@ def test_the_name_never_waits_longer_than_the_maximum_after_its_last_failure(sec
     latest = max(failures, default=NOW - dt.timedelta(days=1))
     later = latest + LIMITS.name_backoff_max
     assert login_refusal([], [], failures, later, LIMITS) is None
+
+
+SOCKETS = SocketLimits(total=12, per_address=8, pending_total=4, pending_per_address=2)
+
+
+@pytest.mark.parametrize("credential, open_total, open_here, pending_total, pending_here, expected", [
+    ("valid", 0, 0, 0, 0, None),
+    ("none", 0, 0, 0, 0, None),                                  # on probation: auth in CONNECT
+    ("none", 3, 1, 1, 1, None),
+    ("none", 3, 2, 2, 2, (401, "unauthenticated")),              # probation full for this address
+    ("none", 4, 1, 4, 1, (401, "unauthenticated")),              # probation full in all
+    ("invalid", 0, 0, 0, 0, (401, "unauthenticated")),           # a wrong credential, always
+    ("valid", 7, 7, 4, 2, None),                                 # probation limits are not for it
+    ("valid", 8, 8, 0, 0, (429, "socket_address_limit")),
+    ("valid", 12, 1, 0, 0, (503, "socket_capacity")),
+    ("none", 12, 0, 0, 0, (503, "socket_capacity")),
+])
+def test_socket_admission(credential, open_total, open_here, pending_total, pending_here, expected):
+    refusal = socket_admission(credential, open_total, open_here, pending_total, pending_here, SOCKETS)
+    assert (None if refusal is None else (refusal.status, refusal.code)) == expected
+
+
+@pytest.mark.parametrize("capacity, expected", [(None, 1000), (16, 12), (256, 224), (1000, 875), (2, 1)])
+def test_the_socket_cap_leaves_the_worker_room_for_http(capacity, expected):
+    assert socket_max_for(capacity) == expected
