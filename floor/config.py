@@ -101,9 +101,9 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         # still without a credential (they authenticate in their CONNECT within the grace).
         "SOCKET_MAX": int(env["FLOOR_SOCKET_MAX"]) if env.get("FLOOR_SOCKET_MAX") else None,
         "WORKER_CAPACITY": None,
-        "SOCKET_MAX_PER_ADDRESS": int(env.get("FLOOR_SOCKET_MAX_PER_ADDRESS", 64)),
-        "SOCKET_PENDING_MAX": int(env.get("FLOOR_SOCKET_PENDING_MAX", 16)),
-        "SOCKET_PENDING_PER_ADDRESS": int(env.get("FLOOR_SOCKET_PENDING_PER_ADDRESS", 4)),
+        "SOCKET_MAX_PER_ADDRESS": int(env.get("FLOOR_SOCKET_MAX_PER_ADDRESS", 128)),
+        "SOCKET_PENDING_MAX": int(env.get("FLOOR_SOCKET_PENDING_MAX", 64)),
+        "SOCKET_PENDING_PER_ADDRESS": int(env.get("FLOOR_SOCKET_PENDING_PER_ADDRESS", 16)),
         "SOCKET_AUTH_GRACE_S": float(env.get("FLOOR_SOCKET_AUTH_GRACE_S", 5)),
         # Proxies in front that set X-Forwarded-For (nginx: 1): the client's address, not the
         # proxy's, is what login throttling and socket caps count by.

@@ -61,6 +61,12 @@ ORDER_IN = {"type": "object", "required": ["order_no", "channel", "warehouse", "
 SCAN_IN = {"type": "object", "required": ["scan_id", "station", "device_id", "code"], "properties": {
     "scan_id": STR, "station": STR, "device_id": STR, "code": STR,
     "at": {"type": "string", "format": "date-time"}}}
+SCANNER_PROFILE = {"type": ["object", "null"], "properties": {
+    "gs_substitute": {"type": "string", "maxLength": 8,
+                      "description": "What this keyboard-wedge scanner types for the GS1 separator "
+                                     "(FNC1), e.g. <GS>; \"\" for none. Absent profile: the "
+                                     "warehouse's gs_substitute setting"}},
+                   "additionalProperties": False}
 DEVICE_IN = {"type": "object", "required": ["device_id", "station"], "properties": {
     "device_id": STR, "station": STR, "warehouse": STR,
     "kind": {"type": "string", "enum": ["serial", "handheld"], "default": "serial"},
@@ -71,12 +77,7 @@ DEVICE_IN = {"type": "object", "required": ["device_id", "station"], "properties
     "terminator": {"type": "string", "enum": ["CR", "LF", "CRLF"],
                    "description": "Absent: any of them"},
     "enabled": {"type": "boolean", "default": True},
-    "scanner_profile": {"type": ["object", "null"], "properties": {
-        "gs_substitute": {"type": "string", "maxLength": 8,
-                          "description": "What this keyboard-wedge scanner types for the GS1 "
-                                         "separator (FNC1), e.g. <GS>; \"\" for none. Absent "
-                                         "profile: the warehouse's gs_substitute setting"}},
-                        "additionalProperties": False},}}
+    "scanner_profile": SCANNER_PROFILE}}
 DEVICE = {"type": "object", "properties": {
     "device_id": STR, "kind": STR, "station": {"type": ["string", "null"]},
     "state": {"type": "string", "enum": ["online", "offline", "error"]},
@@ -85,12 +86,7 @@ DEVICE = {"type": "object", "properties": {
     "last_scan_at": {"type": ["string", "null"], "format": "date-time"},
     "port": {"type": ["string", "null"]}, "baudrate": {"type": ["integer", "null"]},
     "terminator": {"type": ["string", "null"]}, "enabled": {"type": "boolean"},
-    "scanner_profile": {"type": ["object", "null"], "properties": {
-        "gs_substitute": {"type": "string", "maxLength": 8,
-                          "description": "What this keyboard-wedge scanner types for the GS1 "
-                                         "separator (FNC1), e.g. <GS>; \"\" for none. Absent "
-                                         "profile: the warehouse's gs_substitute setting"}},
-                        "additionalProperties": False},}}
+    "scanner_profile": SCANNER_PROFILE}}
 VERDICT = {"type": "object", "required": ["ok", "code", "message"], "properties": {
     "ok": {"type": "boolean"}, "code": STR, "message": STR, "scan_id": STR,
     "order_no": {"type": ["string", "null"]}, "status": {"type": ["string", "null"]},

@@ -325,8 +325,6 @@ def warehouse_arg(given: str | None) -> str | None:
 # --- objects named in a body ---------------------------------------------------------------------
 
 UPSERT, USE = "upsert", "use"
-REFUSAL_AUDIT_S = 300.0
-_refusals_seen: dict[tuple[str, ...], float] = {}
 
 
 def check_not_elsewhere(s: Session, kind: str, value: Any, field: str) -> None:
@@ -334,7 +332,7 @@ def check_not_elsewhere(s: Session, kind: str, value: Any, field: str) -> None:
     warehouse (its station is another warehouse's) is refused with 409 `<field>_in_use`, so a
     one-warehouse account cannot move it to its own station, take it over or replay it. What
     it is and where it is are not shown. The refusal is audited (once per caller and id per
-    REFUSAL_AUDIT_S)."""
+    security.REFUSAL_AUDIT_S)."""
     from flask import g
     scope = warehouse_scope()
     if scope is None or not isinstance(value, str) or not value.strip():
@@ -352,20 +350,9 @@ def check_not_elsewhere(s: Session, kind: str, value: Any, field: str) -> None:
 
 
 def _audit_refusal(code: str, target: str) -> None:
-    import time
-
-    from flask import current_app
-
-    from floor.auth.security import audit_now, current_principal, who_of
-    principal = current_principal()
-    key = (current_app.config["DATABASE_URL"], str(getattr(principal, "name", "")), code, target)
-    now = time.monotonic()
-    if _refusals_seen.get(key, 0.0) > now:
-        return
-    if len(_refusals_seen) > 10_000:
-        _refusals_seen.clear()
-    _refusals_seen[key] = now + REFUSAL_AUDIT_S
-    audit_now("other_warehouse_object", who_of(principal), target, "refused", {"code": code})
+    from floor.auth.security import audit_refusal_once, current_principal
+    audit_refusal_once(current_principal(), "other_warehouse_object", target, {"code": code},
+                       key=(code, target))
 
 
 def check_body_objects(s: Session, data: Any, fields: dict[str, tuple[str, str]]) -> None:

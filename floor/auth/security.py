@@ -162,21 +162,30 @@ def audit_now(action: str, who: Any, target: str = "", outcome: str = "ok",
         log.warning("audit line %s not recorded", action, exc_info=True)
 
 
-# Refusals are audited once per (caller, endpoint) per window: a misconfigured device retrying
-# every second must not flood the log.
-FORBIDDEN_AUDIT_S = 300.0
-_forbidden_seen: dict[tuple[str, str, str, str], float] = {}
+# Refusals are audited once per (caller, what was refused) per window: a misconfigured device
+# retrying every second must not flood the log.
+REFUSAL_AUDIT_S = 300.0
+_refusals_seen: dict[tuple[str, ...], float] = {}
+
+
+def audit_refusal_once(principal: Any, action: str, target: str,
+                       detail: dict[str, Any] | None = None, *, key: tuple[str, ...]) -> None:
+    """audit_now(action, ..., "refused") unless the same refusal (`key`, per database and
+    caller) was audited within REFUSAL_AUDIT_S."""
+    seen = (current_app.config["DATABASE_URL"], str(getattr(principal, "via", "")),
+            str(getattr(principal, "name", "")), action, *key)
+    now = time.monotonic()
+    if _refusals_seen.get(seen, 0.0) > now:
+        return
+    if len(_refusals_seen) > 10_000:
+        _refusals_seen.clear()
+    _refusals_seen[seen] = now + REFUSAL_AUDIT_S
+    audit_now(action, who_of(principal), target, "refused", detail)
 
 
 def _audit_forbidden(principal: Principal) -> None:
-    key = (current_app.config["DATABASE_URL"], principal.via, principal.name, request.endpoint or "")
-    now = time.monotonic()
-    if _forbidden_seen.get(key, 0.0) > now:
-        return
-    if len(_forbidden_seen) > 10_000:
-        _forbidden_seen.clear()
-    _forbidden_seen[key] = now + FORBIDDEN_AUDIT_S
-    audit_now("forbidden", who_of(principal), f"{request.method} {request.path}"[:200], "refused")
+    audit_refusal_once(principal, "forbidden", f"{request.method} {request.path}"[:200],
+                       key=(request.endpoint or "",))
 
 
 def current_principal() -> Principal | None:

@@ -113,6 +113,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOOR_")}
     env["FLOOR_INSTANCE_PATH"] = str(instance)
     env["PYTHONUNBUFFERED"] = "1"
+    # Serial scanners here are ptys behind links in each test's own folder (tmp_path/scn).
+    from floor_sim.server import simulator_serial_globs
+    env["FLOOR_SERIAL_PORT_GLOBS"] = simulator_serial_globs(f"{tmp_path_factory.getbasetemp()}/*")
     floor = _floor_command()
     _run(floor + ["db", "upgrade"], env, log)
     _run(floor + ["seed-demo"], env, log)

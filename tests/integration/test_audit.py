@@ -96,7 +96,7 @@ def test_overrides_are_audited_with_the_override_and_only_then(app, api, waved):
 
 
 def test_role_refusals_are_audited_once_per_window(app, api):
-    security._forbidden_seen.clear()        # as in a freshly started process
+    security._refusals_seen.clear()         # as in a freshly started process
     for _ in range(3):
         assert api.get("/api/v1/pack-sessions", role="packer").status_code == 403
     refusals = [l for l in _lines(app, "forbidden") if l.actor == "test-packer"]
