@@ -161,7 +161,10 @@ def _webp_size(data: bytes) -> tuple[int, int]:
 
 
 def _tiff_size(data: bytes) -> tuple[int, int]:
-    """Of the first image (the one OpenCV decodes): tags 256 (width) and 257 (length)."""
+    """Of the first image (the one OpenCV decodes): tags 256 (width) and 257 (length), each
+    once, one SHORT or LONG. libtiff keeps the first of a repeated tag and also reads other
+    integer types (a LONG8 held elsewhere in the file): a header read differently from it could
+    declare a small image and decode a huge one, so anything else is unreadable."""
     order = "<" if data[:2] == b"II" else ">"
     try:
         (ifd,) = struct.unpack(order + "I", data[4:8])
@@ -169,8 +172,10 @@ def _tiff_size(data: bytes) -> tuple[int, int]:
         size: dict[int, int] = {}
         for k in range(count):
             entry = data[ifd + 2 + 12 * k: ifd + 14 + 12 * k]
-            tag, kind = struct.unpack(order + "HH", entry[:4])
+            tag, kind, values = struct.unpack(order + "HHI", entry[:8])
             if tag in (256, 257):
+                if tag in size or kind not in (3, 4) or values != 1:
+                    raise KeyError(tag)
                 size[tag] = struct.unpack(order + ("H" if kind == 3 else "I"),
                                           entry[8:10] if kind == 3 else entry[8:12])[0]
         return size[256], size[257]

@@ -117,6 +117,57 @@ def test_a_format_whose_size_cannot_be_checked_is_refused(api, decoder_spy):
     assert decoder_spy == []
 
 
+def tiff_declaring(width_entries: list[tuple[int, int]], height: int = 10) -> bytes:
+    """An uncompressed 8-bit grayscale TIFF whose first IFD holds the ImageWidth (256) entries
+    given as (TIFF type, value), in that order; a LONG8 (16) value is held after the IFD, as a
+    classic TIFF holds any value longer than 4 bytes. Pixel data for the widest is appended."""
+    entries = [(256, kind, value) for kind, value in width_entries] + [
+        (257, 3, height), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, None), (277, 3, 1),
+        (278, 3, height), (279, 4, height * max(v for _, v in width_entries))]
+    after_ifd = 8 + 2 + 12 * len(entries) + 4
+    long8_at, pixels_at = after_ifd, after_ifd + 8
+    out = b"II*\x00" + struct.pack("<IH", 8, len(entries))
+    extra = b""
+    for tag, kind, value in entries:
+        if kind == 16:
+            out += struct.pack("<HHII", tag, kind, 1, long8_at)
+            extra = struct.pack("<Q", value)
+        elif kind == 3:
+            out += struct.pack("<HHIHH", tag, kind, 1, value, 0)
+        else:
+            out += struct.pack("<HHII", tag, kind, 1, pixels_at if value is None else value)
+    width = max(v for _, v in width_entries)
+    return out + struct.pack("<I", 0) + extra.ljust(8, b"\0") + bytes(width * height)
+
+
+@pytest.mark.parametrize("widths", [
+    [(4, 3000), (4, 10)],      # libtiff keeps the first of a repeated tag: 3000 wide
+    [(16, 3000)],              # a LONG8 width libtiff reads from after the IFD
+], ids=["repeated-width-tag", "long8-width"])
+def test_a_tiff_header_read_otherwise_by_libtiff_is_refused_before_decoding(api, widths):
+    """The size check must read what the decoder will: OpenCV decodes these 3000 pixels wide
+    (so one declaring 30000 x 30000 would cost 900 MB), while a reader taking the last tag or
+    any 4 bytes saw 10 x 10 (or 122 x 10) and let them through."""
+    data = tiff_declaring(widths)
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert decoded is not None and decoded.shape == (10, 3000)     # what OpenCV makes of it
+    calls: list[int] = []
+    real = cv2.imdecode
+
+    def spy(buf, flags):  # type: ignore[no-untyped-def]
+        calls.append(len(buf))
+        return real(buf, flags)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cv2, "imdecode", spy)
+        response = _decode(api, data)
+    assert (response.status_code, response.get_json()["code"]) == (400, "invalid_image")
+    assert calls == []
+    # A plain TIFF still has its size read and is decoded.
+    plain = _decode(api, tiff_declaring([(4, 30)]))
+    assert plain.status_code == 200, plain.get_json()
+
+
 def test_the_limit_is_configurable(api, app):
     image = np.full((300, 400), 255, np.uint8)
     ok, png = cv2.imencode(".png", image)
