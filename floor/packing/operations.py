@@ -347,9 +347,12 @@ def upsert_order(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Order,
         events.append(_record_status(s, order, None, actor, "received from OMS", utcnow()))
         return order, True, events
     kit_changed = new_hash != order.lines_hash
-    if kit_changed and order.status == domain.PACKING:
+    # Held or in exception half packed, its pack session stays open on the old snapshot: a
+    # released hold would resume the old kit. The session must be released first.
+    if kit_changed and (order.status == domain.PACKING or packing_at(s, order) is not None):
         raise DomainError("order_being_packed",
-                          f"Order {order_no} is being packed; its kit cannot change now.", 409)
+                          f"Order {order_no} is being packed; its kit cannot change now "
+                          "(a supervisor may release its pack session first).", 409)
     if kit_changed and order.status in domain.PACKED_OR_LATER:
         raise DomainError("order_already_packed",
                           f"Order {order_no} is already packed; its kit cannot change.", 409)
