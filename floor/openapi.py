@@ -455,7 +455,8 @@ def _evidence_paths() -> dict[str, Any]:
                 errors=(401, 403), tag="evidence")},
         "/api/v1/cameras/{camera_id}/recordings": {"post": _op(
             "Register a recording file of a camera (under the recordings folder): frames and fps "
-            "are read from the file. 400 path_not_allowed, video_not_found, unreadable_video",
+            "are read from the file. 400 path_not_allowed, video_not_found, unreadable_video; 409 "
+            "path_in_use: a one-warehouse account naming a file of another warehouse's camera",
             ["supervisor", "integration"],
             {"200": _resp("Updated", OBJ), "201": _resp("Registered: frames, fps, ends_at", {
                 "type": "object", "required": ["frames", "fps", "ends_at"], "properties": {

@@ -173,6 +173,23 @@ def validate_recording(root: Path, camera_id: str, data: dict[str, Any]) -> Reco
     return RecordingRequest(camera_id, path, real, started_at)
 
 
+def cameras_of_file(s: Session, root: Path, req: RecordingRequest) -> list[str]:
+    """The cameras a file is footage of: those it is registered under (by its stored path or
+    the file it resolves to) and the one its name gives the folder watcher. The recordings
+    folder is the site's, so this is what ties a file to a warehouse."""
+    paths = {req.path}
+    try:
+        paths.add(str(req.real_path.relative_to(root)))
+    except ValueError:
+        pass
+    cameras = set(s.scalars(select(Camera.camera_id).join(Recording, Recording.camera_id == Camera.id)
+                            .where(Recording.path.in_(sorted(paths)))))
+    named = domain.parse_recording_name(req.real_path.name)
+    if named is not None and s.scalar(select(Camera.id).where(Camera.camera_id == named[0])):
+        cameras.add(named[0])
+    return sorted(cameras)
+
+
 def probe(real_path: Path) -> Any:
     """video.probe, its refusals as DomainErrors (400 video_not_found / unreadable_video)."""
     from floor.evidence import video

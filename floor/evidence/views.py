@@ -16,9 +16,9 @@ from flask import (Blueprint, current_app, jsonify, render_template, request, se
 
 from floor.api import actor_of, run
 from floor.auth.security import actor, requires
-from floor.auth.scope import (WITHIN, allows, bind_station_to_scope, check_station_code,
-                               order_warehouse_id, scope_filtered, scoped, upserts,
-                               warehouse_scope, warehouses_of)
+from floor.auth.scope import (WITHIN, allows, bind_station_to_scope, check_not_elsewhere,
+                               check_station_code, order_warehouse_id, scope_filtered, scoped,
+                               upserts, warehouse_scope, warehouses_of)
 from floor.db import db_session
 from floor.errors import ApiError, json_body
 from floor.evidence import domain, operations
@@ -174,6 +174,9 @@ def register_recording(camera_id: str):  # type: ignore[no-untyped-def]
         req = operations.validate_recording(_root(), camera_id, data)
     except DomainError as exc:
         raise _refused(exc) from None
+    # Another warehouse's footage under one's own camera would show in one's own evidence.
+    for other in operations.cameras_of_file(s, _root(), req):
+        check_not_elsewhere(s, "camera", other, "path")
     s.rollback()   # no transaction stays open while the file is read
     try:
         info = _off_loop(operations.probe, req.real_path)

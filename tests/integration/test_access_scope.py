@@ -325,6 +325,45 @@ def test_a_moved_camera_would_expose_frames_so_it_is_not_moved(app, floor_ab):
     assert again.status_code == 200, again.get_json()
 
 
+def test_another_warehouses_footage_is_not_registered_under_ones_own_camera(app, floor_ab):
+    """The recordings folder is one for the site: a file WB's camera recorded (registered, or
+    named `<camera_id>_<time>` for the folder watcher) cannot be registered by WA under WA's
+    own camera, since WA's evidence would then show WB's frames. 409 path_in_use, audited."""
+    from pathlib import Path
+    from floor_sim.camera import record
+
+    client, tokens, ids = floor_ab
+    root = Path(app.config["RECORDINGS_ROOT"])
+    (root / "nvr").mkdir(parents=True, exist_ok=True)
+    started = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).replace(microsecond=0)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    for name in ("b-desk.avi", f"CAM-B_{stamp}.avi"):
+        record(root / "nvr" / name, frames=5, fps=5, size=(32, 32), codec="mjpg")
+    b_int, a_int = _bearer(tokens["B"]["integration"]), _bearer(tokens["A"]["integration"])
+    registered = client.post("/api/v1/cameras/CAM-B/recordings", headers=b_int,
+                             json={"path": "nvr/b-desk.avi", "started_at": started.isoformat()})
+    assert registered.status_code == 201, registered.get_json()
+    for path in ("nvr/b-desk.avi", "nvr/./b-desk.avi", str(root / "nvr" / "b-desk.avi"),
+                 f"nvr/CAM-B_{stamp}.avi"):
+        taken = client.post("/api/v1/cameras/CAM-A/recordings", headers=a_int,
+                            json={"path": path, "started_at": started.isoformat()})
+        assert (taken.status_code, taken.get_json()["code"]) == (409, "path_in_use"), (path, taken.get_json())
+        assert "CAM-B" not in taken.get_data(as_text=True) and "PB1" not in taken.get_data(as_text=True)
+    with app.app_context(), standalone_session(app, write=False) as s:
+        under_a = list(s.scalars(select(Recording.path).join(Camera).where(Camera.camera_id == "CAM-A")))
+        refusals = {row.detail["code"] for row in s.scalars(select(AuditEntry).where(
+            AuditEntry.action == "other_warehouse_object"))}
+    assert under_a == ["A.mp4"] and "path_in_use" in refusals
+    # Not vacuous: WA registers a file of its own, and WB its camera's named file.
+    record(root / "nvr" / "a-desk.avi", frames=5, fps=5, size=(32, 32), codec="mjpg")
+    own = client.post("/api/v1/cameras/CAM-A/recordings", headers=a_int,
+                      json={"path": "nvr/a-desk.avi", "started_at": started.isoformat()})
+    assert own.status_code == 201, own.get_json()
+    named = client.post("/api/v1/cameras/CAM-B/recordings", headers=b_int,
+                        json={"path": f"nvr/CAM-B_{stamp}.avi", "started_at": started.isoformat()})
+    assert named.status_code == 201, named.get_json()
+
+
 def test_a_device_body_cannot_create_a_warehouse_and_new_stations_become_the_callers(app, floor_ab):
     client, tokens, _ids = floor_ab
     sup = _bearer(tokens["A"]["supervisor"])
