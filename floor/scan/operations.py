@@ -16,6 +16,7 @@ from floor.db import utcnow
 from floor.devices import print_operations
 from floor.devices.models import Device
 from floor.eventlog import PendingEvent, record_event
+from floor.live import domain as live_domain
 from floor.packing import domain
 from floor.packing import operations as packing
 from floor.packing.domain import Actor, Decision, DomainError
@@ -224,7 +225,9 @@ def _decide(s: Session, req: ScanRequest, norm: scan_domain.NormalisedCode, stat
                            and scan_domain.looks_like_waybill(norm.text)),
         open_order_status=open_session.order_status if open_session is not None else None,
         keys=keys, lot=norm.gs1.lot if norm.gs1 else None,
-        expiry=norm.gs1.expiry if norm.gs1 else None, today=now.date(),
+        expiry=norm.gs1.expiry if norm.gs1 else None,
+        today=scan_domain.local_day(now, live_domain.merged_settings(
+            station.warehouse_settings)["utc_offset_minutes"]),
         gs1_error=norm.gs1_error.params() if norm.gs1_error is not None else None,
         sscc=norm.gs1.sscc if norm.gs1 is not None and norm.gs1.logistic_unit else None,
         units=norm.gs1.count if norm.gs1 is not None and norm.gs1.count and norm.gs1.gtin else 1)
