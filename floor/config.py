@@ -127,7 +127,7 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         "PRINT_TIMEOUT_S": float(env.get("FLOOR_PRINT_TIMEOUT_S", 5)),
         # Networks a TCP label printer may not be (comma-separated CIDRs, checked at registration
         # and on every address the host resolves to at each send); unset: the webhooks' default
-        # list in floor.destinations (link-local/metadata, 0.0.0.0/8, multicast), "" none.
+        # list in floor.destinations (link-local/metadata, 0.0.0.0/8 and ::, multicast), "" none.
         "PRINTER_BLOCKED_NETWORKS": _networks(env.get("FLOOR_PRINTER_BLOCKED_NETWORKS")),
         # CCTV evidence: recordings are read only from under this folder; the watcher (off by
         # default) registers new files dropped there; the margin before and after packing.

@@ -17,7 +17,13 @@ import ipaddress
 import socket
 from typing import Iterable
 
-DEFAULT_BLOCKED_NETWORKS = "169.254.0.0/16,fe80::/10,0.0.0.0/8,224.0.0.0/4,ff00::/8"
+# Link-local (and the metadata services there), the clouds' other metadata addresses (Alibaba
+# Cloud's 100.100.100.200, AWS's IPv6 fd00:ec2::254), "this host" in both families, multicast.
+DEFAULT_BLOCKED_NETWORKS = ("169.254.0.0/16,fe80::/10,100.100.100.200/32,fd00:ec2::254/128,"
+                            "0.0.0.0/8,::/128,224.0.0.0/4,ff00::/8")
+# A connection to an unspecified address (0.0.0.0, ::) reaches this host's loopback.
+_LOOPBACK_OF_UNSPECIFIED = {4: ipaddress.ip_address("127.0.0.1"), 6: ipaddress.ip_address("::1")}
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -47,7 +53,11 @@ def blocked_address(address: str, networks: Iterable[Network]) -> bool:
         return True                      # not an address at all: never connect to it
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return any(ip.version == net.version and ip in net for net in networks)
+    candidates = [ip]
+    if ip.is_unspecified or (ip.version == 4 and ip in _THIS_NETWORK):
+        # Blocking loopback blocks "this host" too, whatever else the list names.
+        candidates.append(_LOOPBACK_OF_UNSPECIFIED[ip.version])
+    return any(c.version == net.version and c in net for c in candidates for net in networks)
 
 
 def literal_blocked(host: str, networks: Iterable[Network]) -> bool:

@@ -533,6 +533,41 @@ def test_blocked_printer_networks_are_a_setting_and_a_re_registration_is_checked
     assert printer["address"] == "10.0.0.5:9100"
 
 
+@pytest.mark.parametrize("address", ["[::]:9100", "100.100.100.200:9100", "[fd00:ec2::254]:80",
+                                     "[::ffff:100.100.100.200]:80"])
+def test_this_host_and_the_clouds_metadata_addresses_are_blocked_by_default(api, address):
+    """`::` is "this host" as 0.0.0.0 is (a connection to it reaches loopback); Alibaba Cloud's
+    and AWS's IPv6 metadata services are not link-local addresses."""
+    refused = register(api, address=address)
+    assert (refused.status_code, refused.get_json()["code"]) == (400, "blocked_destination"), address
+    assert register(api, address="[fd00::5]:9100").status_code == 201     # other ULAs are fine
+
+
+def test_a_deployment_blocking_loopback_blocks_this_hosts_unspecified_addresses(app, api):
+    """A list that names loopback but not 0.0.0.0/8 or :: (it replaces the default list) still
+    keeps printers off this host: connecting to 0.0.0.0 or :: is connecting to loopback."""
+    from floor.destinations import parse_networks
+
+    listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    listener.bind(("::", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    try:
+        # What the rule is for: both spellings reach the listener on this host.
+        for host in ("0.0.0.0", "::"):
+            with socket.create_connection((host, port), timeout=5):
+                listener.accept()[0].close()
+        app.config["PRINTER_BLOCKED_NETWORKS"] = parse_networks("127.0.0.0/8,::1/128")
+        for address in (f"0.0.0.0:{port}", f"0:{port}", f"[::]:{port}", f"[::ffff:0.0.0.0]:{port}",
+                        f"0.1.2.3:{port}"):
+            refused = register(api, address=address)
+            assert (refused.status_code, refused.get_json()["code"]) == (
+                400, "blocked_destination"), (address, refused.get_json())
+        assert register(api, address=f"10.0.0.5:{port}").status_code == 201
+    finally:
+        listener.close()
+
+
 def test_a_printer_name_is_resolved_and_checked_at_every_send(app, api, queue):
     """A name that now resolves into a blocked network (DNS rebinding) is not connected to."""
     from floor.destinations import parse_networks

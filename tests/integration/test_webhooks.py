@@ -648,6 +648,17 @@ def test_a_host_name_resolving_into_a_blocked_network_gets_nothing(app, api, wav
     assert receiver.requests == []
 
 
+def test_a_deployment_blocking_loopback_blocks_webhooks_to_this_hosts_unspecified_addresses(app, api):
+    """0.0.0.0 and :: reach this host's loopback: a list naming only loopback blocks them too,
+    and by default :: is blocked as 0.0.0.0/8 is."""
+    assert api.post("/api/v1/webhooks", {"url": "http://[::]:8080/x"},
+                    role="integration").get_json()["code"] == "blocked_destination"
+    app.config["WEBHOOK_BLOCKED_NETWORKS"] = "127.0.0.0/8,::1/128"
+    for url in ("http://0.0.0.0:8080/x", "http://[::]:8080/x", "http://0:8080/x"):
+        refused = api.post("/api/v1/webhooks", {"url": url}, role="integration")
+        assert (refused.status_code, refused.get_json()["code"]) == (400, "blocked_destination"), url
+
+
 def test_finished_deliveries_are_pruned_after_the_keep_period_the_audit_stays(
         app, api, waved, receiver):
     sub = subscribe(api, receiver.url)
