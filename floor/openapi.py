@@ -335,7 +335,7 @@ def openapi_document() -> dict[str, Any]:
                 "error_rate_threshold": {"type": "number"},
                 "error_rate_min_scans": {"type": "integer"},
                 "error_rate_window_minutes": {"type": "integer"},
-                "utc_offset_minutes": {"type": "integer"},
+                "utc_offset_minutes": {"type": "integer", "minimum": -720, "maximum": 840},
                 "flow": {"type": "array", "items": STR},
                 "optional_steps": {"type": "array", "items": STR},
                 "giftbox_requires": {"type": "string", "enum": ["main_samples_gifts", "main_samples"],
