@@ -10,7 +10,7 @@ from floor.api import actor_of, run
 from floor.auth.operations import audit
 from floor.auth.security import actor, requires, who_of
 from floor.auth.scope import (check_object, check_station_code, check_warehouse_code,
-                               order_warehouse_id, scope_filtered, scoped, uses,
+                               order_warehouse_id, scope_code, scope_filtered, scoped, uses,
                                warehouse_scope)
 from floor.db import db_session
 from floor.errors import ApiError, json_body
@@ -176,9 +176,13 @@ def configure_station(station: str):  # type: ignore[no-untyped-def]
     data = json_body()
 
     def op(s):  # type: ignore[no-untyped-def]
+        body = data
         if isinstance(data.get("warehouse"), str):
             check_warehouse_code(s, data["warehouse"])
-        row = operations.configure_station(s, station, data)
+        if warehouse_scope() is not None:
+            # Not left unbound (any warehouse's device could then take it): the caller's.
+            body = {**data, "warehouse": scope_code(s, warehouse_scope())}
+        row = operations.configure_station(s, station, body)
         return {"station": row.code, "kind": row.kind,
                 "warehouse": row.warehouse.code if row.warehouse else None}
 

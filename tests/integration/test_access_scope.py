@@ -380,6 +380,27 @@ def test_a_device_body_cannot_create_a_warehouse_and_new_stations_become_the_cal
     assert (refused.status_code, refused.get_json()["code"]) == (403, "warehouse_forbidden")
 
 
+def test_a_station_a_one_warehouse_account_configures_is_its_warehouses(app, floor_ab):
+    """Configured without naming a warehouse, a new station (or one no warehouse holds yet)
+    becomes the caller's, as a device's does; left unbound, another warehouse's handheld would
+    take it with its first heartbeat and WA's packers would be refused at their own station."""
+    client, tokens, _ids = floor_ab
+    made = client.put("/api/v1/stations/PA-DOCK", json={"kind": "dock"},
+                      headers=_bearer(tokens["A"]["supervisor"]))
+    assert made.status_code == 200 and made.get_json()["warehouse"] == "WA", made.get_json()
+    taken = client.post("/api/v1/devices/heartbeat", json={"device_id": "PDA-B7", "station": "PA-DOCK"},
+                        headers=_bearer(tokens["B"]["device"]))
+    assert (taken.status_code, taken.get_json()["code"]) == (403, "warehouse_forbidden")
+    # Every-warehouse accounts still leave the warehouse to whoever names it.
+    free = client.put("/api/v1/stations/P-FREE", json={}, headers=_bearer(_all_warehouses_token(app)))
+    assert free.status_code == 200 and free.get_json()["warehouse"] is None, free.get_json()
+
+
+def _all_warehouses_token(app):  # type: ignore[no-untyped-def]
+    with app.app_context(), standalone_session(app) as s:
+        return create_token(s, "supervisor", "every-warehouse-supervisor")
+
+
 def test_printing_on_another_warehouses_printer_or_station_is_refused(app, floor_ab):
     client, tokens, _ids = floor_ab
     packer = _bearer(tokens["A"]["packer"])
