@@ -692,6 +692,7 @@
     if (verdict.code !== "duplicate_read" && verdict.code !== "unreadable") {
       // An "unknown offline" read is no refusal: the server decides it.
       st.lastVerdict = { code: verdict.code, ok: !!verdict.ok || verdict.kind === "unknown",
+                         unknown: verdict.kind === "unknown",
                          message: verdict.message, name: verdict.name, line_no: verdict.line_no };
     }
     return verdict;
@@ -704,6 +705,12 @@
     if (st.lastCode === code && st.lastAt != null && at - st.lastAt >= 0 && at - st.lastAt < DEBOUNCE_MS) {
       st.lastAt = at;
       var first = st.lastVerdict;
+      if (first && first.unknown) {
+        // The first read waits for the server, nothing was counted: the repeat says that again,
+        // never a grey "counted once" (the server may refuse the first read).
+        return { ok: false, kind: "unknown", code: "duplicate_read", repeats: { code: first.code, ok: false },
+                 message: text("duplicate_read_refused", { refusal: first.message }) };
+      }
       if (first && !first.ok) {
         return { ok: false, code: "duplicate_read", repeats: { code: first.code, ok: false },
                  message: text("duplicate_read_refused", { refusal: first.message }),
