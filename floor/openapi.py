@@ -350,7 +350,8 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/devices": {
             "post": _op(
                 "Register or update a device; a serial scanner's port is then read by the "
-                "service. 409 device_id_in_use: another warehouse's device",
+                "service. 409 device_id_in_use: another warehouse's device; 409 port_in_use: "
+                "another warehouse's serial scanner's port",
                 ["supervisor", "integration"], {"200": _resp("Updated", DEVICE),
                                                 "201": _resp("Registered", DEVICE)},
                 DEVICE_IN, errors=(400, 401, 403, 409), tag="devices"),

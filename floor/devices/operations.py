@@ -3,6 +3,7 @@ state changes come back as events for the caller to publish after commit."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any, Sequence
 
 from sqlalchemy import select
@@ -107,6 +108,19 @@ def register_device(s: Session, data: Any, actor: Actor,
     why = "registered" if created else "registration updated"
     return as_dict(device, now), created, [_device_event(s, device, actor.name, why, now,
                                                          moved_from)]
+
+
+def devices_on_port(s: Session, port: Any, device_id: Any) -> list[str]:
+    """The other serial devices registered on the same serial device as `port` (by its path or
+    the one it links to): one port is one physical scanner, whoever registered it."""
+    if not isinstance(port, str) or not port.strip() or "\x00" in port:
+        return []
+    device_id = device_id if isinstance(device_id, str) else ""
+    wanted = {port.strip(), os.path.realpath(port.strip())}
+    rows = s.execute(select(Device.device_id, Device.port).where(Device.port.is_not(None),
+                                                                  Device.device_id != device_id))
+    return sorted(other for other, held in rows
+                  if held in wanted or os.path.realpath(held) in wanted)
 
 
 def list_devices(s: Session, warehouse: str | None = None,

@@ -47,6 +47,13 @@ def register_device():  # type: ignore[no-untyped-def]
             body = {**data, "warehouse": scope_code(s, warehouse_scope())}
         return operations.register_device(s, body, actor_of(principal), globs)
 
+    if warehouse_scope() is not None and data.get("kind", "serial") == "serial":
+        # Another warehouse's scanner registered again at one's own station would send its
+        # reads there. Checked before the write, as the body's ids are (the refusal is audited).
+        s = db_session()
+        for other in operations.devices_on_port(s, data.get("port"), data.get("device_id")):
+            check_not_elsewhere(s, "device", other, "port")
+
     body, created, events = run(op)
     publish(events)
     # The readers pick up a new or changed serial scanner now, not at their next tick.

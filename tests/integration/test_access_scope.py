@@ -380,6 +380,32 @@ def test_a_device_body_cannot_create_a_warehouse_and_new_stations_become_the_cal
     assert (refused.status_code, refused.get_json()["code"]) == (403, "warehouse_forbidden")
 
 
+def test_another_warehouses_serial_scanner_is_not_registered_again_on_ones_own_station(
+        app, floor_ab, tmp_path):
+    """A port is a physical scanner: WA registering WB's scanner's port (or a link to it) as a
+    device of its own station would have its reads counted at WA's station. 409 port_in_use."""
+    import os
+
+    client, tokens, _ids = floor_ab
+    port = str(tmp_path / "ttyUSB-b")
+    os.symlink(port, tmp_path / "scanner-b")
+
+    def register(side, device_id, station, at):  # type: ignore[no-untyped-def]
+        return client.post("/api/v1/devices", headers=_bearer(tokens[side]["supervisor"]), json={
+            "device_id": device_id, "kind": "serial", "port": at, "station": station})
+
+    assert register("B", "SCN-B", "PB1", port).status_code == 201
+    for at in (port, str(tmp_path / "scanner-b")):
+        taken = register("A", "SCN-A", "PA1", at)
+        assert (taken.status_code, taken.get_json()["code"]) == (409, "port_in_use"), taken.get_json()
+        assert "SCN-B" not in taken.get_data(as_text=True)
+    listed = client.get("/api/v1/devices", headers=_bearer(tokens["A"]["supervisor"])).get_json()
+    assert "SCN-A" not in {d["device_id"] for d in listed["devices"]}
+    # WA's own port is its own; WB moves its scanner to another device id of its own.
+    assert register("A", "SCN-A", "PA1", str(tmp_path / "ttyUSB-a")).status_code == 201
+    assert register("B", "SCN-B2", "PB1", port).status_code == 201
+
+
 def test_a_station_a_one_warehouse_account_configures_is_its_warehouses(app, floor_ab):
     """Configured without naming a warehouse, a new station (or one no warehouse holds yet)
     becomes the caller's, as a device's does; left unbound, another warehouse's handheld would
