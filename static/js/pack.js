@@ -1103,6 +1103,14 @@
     while (cameraChoices.firstChild) cameraChoices.removeChild(cameraChoices.firstChild);
   }
 
+  // A photo's GS1 symbol is sent as a scanner would send it, behind its AIM identifier: the
+  // data of a GS1-128 or DataBar that opens with another AI is GS1 only by that identifier.
+  var GS1_SYMBOLOGIES = { "]C1": true, "]d2": true, "]Q3": true, "]e0": true, "]J1": true };
+  function decodedRaw(c) {
+    var text = String(c.text || "");
+    return GS1_SYMBOLOGIES[c.symbology_id] && text.charAt(0) !== "]" ? c.symbology_id + text : text;
+  }
+
   cameraBtn.addEventListener("click", function () {
     clearChoices();
     cameraInput.click();
@@ -1127,7 +1135,7 @@
       } else if (!codes.length) {
         showVerdict({ ok: false, code: "no_barcode", message: t("no_barcode") });
       } else if (codes.length === 1) {
-        submitCode(codes[0].text);
+        submitCode(decodedRaw(codes[0]));
       } else {
         verdictEl.textContent = t("several_codes");
         codes.forEach(function (c) {
@@ -1135,7 +1143,7 @@
           b.type = "button";
           b.className = "camera-choice";
           b.textContent = c.text;
-          b.addEventListener("click", function () { clearChoices(); submitCode(c.text); });
+          b.addEventListener("click", function () { clearChoices(); submitCode(decodedRaw(c)); });
           cameraChoices.appendChild(b);
         });
         cameraChoices.hidden = false;

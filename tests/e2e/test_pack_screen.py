@@ -348,6 +348,21 @@ def test_camera_fallback_reads_a_photo_of_the_label(handheld: Any, live_server: 
     expect(verdict).to_have_attribute("data-count", str(before + 1))
     expect(verdict).to_have_attribute("data-code", "order_opened")
     expect(page.locator("#order-no")).to_have_text(order["order_no"])
+
+    # A GS1-128 label whose data opens with (17), not (01): GS1 only by its symbol (]C1), which
+    # the photo's answer names and the screen sends along, as a scanner would.
+    lines = live_server.get(f"/api/v1/orders/{order['order_no']}")["snapshot"]["lines"]
+    line = next(li for li in lines if li["role"] in ("main", "sample") and not li.get("lot")
+                and any(len(b) == 13 and b.isdigit() for b in li["barcodes"]))
+    ean = next(b for b in line["barcodes"] if len(b) == 13 and b.isdigit())
+    photo = barcode.get("gs1_128", "17271231" + "01" + ean.zfill(14), writer=ImageWriter()).save(
+        str(tmp_path / "gs1"), {"module_width": 0.4, "dpi": 200})
+    page.set_input_files("#camera-input", photo)
+    expect(verdict).to_have_attribute("data-count", str(before + 2))
+    expect(verdict).to_have_attribute("data-code", "accepted")
+    scans = live_server.get(f"/api/v1/orders/{order['order_no']}")["scans"]
+    assert scans[-1]["code"].startswith("]C1") and scans[-1]["sku"] == line["sku"], scans[-1]
+
     page.set_input_files("#camera-input", {"name": "blank.png", "mimeType": "image/png",
                                            "buffer": _blank_png()})
     expect(verdict).to_have_attribute("data-code", "no_barcode")
