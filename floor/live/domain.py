@@ -29,8 +29,20 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 TERMINAL = frozenset({"handed_over", "cancelled"})
 
 
+# The UTC offsets places have (UTC-12:00 .. UTC+14:00), in minutes.
+UTC_OFFSET_RANGE = (-720, 840)
+
+
+def valid_utc_offset(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and UTC_OFFSET_RANGE[0] <= value <= UTC_OFFSET_RANGE[1])
+
+
 def merged_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     out = {**DEFAULT_SETTINGS, **(settings or {})}
+    if not valid_utc_offset(out["utc_offset_minutes"]):
+        # A value stored before offsets were checked: local days and cut-offs need a real one.
+        out["utc_offset_minutes"] = DEFAULT_SETTINGS["utc_offset_minutes"]
     out["slas"] = {**DEFAULT_SLAS, **{k: tuple(v) for k, v in (settings or {}).get("slas", {}).items()}}
     return out
 

@@ -148,11 +148,10 @@ def _validated_settings(data: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, int) or not -1440 <= value <= 100_000:
                 raise ApiError("invalid_field", f"{name} is a whole number.", field=name)
-            if name == "utc_offset_minutes" and not -720 <= value <= 840:
-                # Only offsets places have (UTC-12:00 .. UTC+14:00): local days and cut-offs
-                # are computed with it.
-                raise ApiError("invalid_field", "utc_offset_minutes is between -720 and 840.",
-                               field=name)
+            if name == "utc_offset_minutes" and not live.valid_utc_offset(value):
+                # Only offsets places have: local days and cut-offs are computed with it.
+                raise ApiError("invalid_field", "utc_offset_minutes is between %d and %d."
+                               % live.UTC_OFFSET_RANGE, field=name)
             out[name] = value
     rate = data.get("error_rate_threshold")
     if rate is not None:

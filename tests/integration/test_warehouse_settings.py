@@ -28,3 +28,21 @@ def test_real_utc_offsets_are_kept_and_the_board_follows_them(api, waved, offset
     assert kept.status_code == 200 and kept.get_json()["settings"]["utc_offset_minutes"] == offset
     assert api.get("/api/v1/board?warehouse=JX").status_code == 200
     assert api.get("/orders/TB001").status_code == 200
+
+
+def test_an_offset_stored_before_offsets_were_checked_falls_back_to_the_default(app, api, waved):
+    """A database from before the check may hold any number: the board, the timeline and a scan
+    still answer, computed with the default offset (UTC+08:00)."""
+    from sqlalchemy import update
+
+    from floor.db import standalone_session
+    from floor.packing.models import Warehouse
+
+    waved("TB001")
+    with app.app_context(), standalone_session(app) as s:
+        s.execute(update(Warehouse).where(Warehouse.code == "JX")
+                  .values(settings={"utc_offset_minutes": 100_000}))
+    board = api.get("/api/v1/board?warehouse=JX")
+    assert board.status_code == 200 and board.get_json()["settings"]["utc_offset_minutes"] == 480
+    assert api.get("/orders/TB001").status_code == 200
+    assert api.scan("SF1000000000001")["code"] == "order_opened"
