@@ -83,6 +83,10 @@ def read(raw: str, tokens: tuple[str, ...] = DEFAULT_GS_SUBSTITUTES):
     (f"]e001{GTIN}99", "99", "empty_element"),
 ])
 def test_a_malformed_element_string_is_refused_whole(raw, ai, reason):
+    assert_refused_whole(raw, ai, reason)
+
+
+def assert_refused_whole(raw: str, ai: str, reason: str) -> None:
     code = read(raw)
     assert code.gs1 is None, "never half-read: no GTIN without its lot, expiry and serial"
     assert code.gs1_error is not None and (code.gs1_error.ai, code.gs1_error.reason) == (ai, reason)
@@ -166,9 +170,7 @@ def test_digital_link_uris_are_read(raw, expected):
     (f"https://example.com/00/{SSCC}?02={GTIN}", "02", "missing_association"),
 ])
 def test_a_malformed_digital_link_is_refused(raw, ai, reason):
-    code = read(raw)
-    assert code.gs1 is None
-    assert code.gs1_error is not None and (code.gs1_error.ai, code.gs1_error.reason) == (ai, reason)
+    assert_refused_whole(raw, ai, reason)
 
 
 @pytest.mark.parametrize("yy, year", [(26, 2026), (76, 2076), (77, 1977), (99, 1999), (0, 2000)])
