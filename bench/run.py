@@ -21,11 +21,13 @@ Run by `make bench` (``.venv/bin/python bench/run.py``). One run:
    format), writes bench/results/decode.md and appends its tables to latest.md;
 6. then runs the evidence benchmark (`bench/evidence.py`: exact frame lookups in a one-hour
    H.264 recording against naive OpenCV seeking and sequential reading, clip export speed),
-   writes bench/results/evidence.md and appends its tables to latest.md.
+   writes bench/results/evidence.md and appends its tables to latest.md;
+7. then runs the anonymous-sockets benchmark (`bench/socket_flood.py`: credential-less
+   websockets held against `/healthz`, then authenticated ones up to the cap, gthread and
+   gevent), writes bench/results/sockets.md and appends its table to latest.md.
 
-``--only scan``, ``--only push``, ``--only decode`` or ``--only evidence`` runs one of the four
-(``--only push``, ``--only decode`` and ``--only evidence`` leave latest.md as it is and write
-push.md, decode.md or evidence.md only).
+``--only scan``, ``--only push``, ``--only decode``, ``--only evidence`` or ``--only sockets``
+runs one of the five (all but ``scan`` leave latest.md as it is and write their own file only).
 
 Every scan device packs its own orders (pushed and waved before the phase), so verdicts are
 ``order_opened`` / ``accepted``; any other verdict is counted and reported. The bare path
@@ -66,6 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import decode  # noqa: E402
 import evidence  # noqa: E402
 import push  # noqa: E402
+import socket_flood  # noqa: E402
 
 # A little bigger than the simulator's default kits (about nine scans an order), so that
 # fewer orders need pushing before each phase.
@@ -351,11 +354,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for one answer")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.md")
-    parser.add_argument("--only", choices=("scan", "push", "decode", "evidence"), default=None,
-                        help="run only the scan, the push, the decode or the evidence benchmark")
+    parser.add_argument("--only", choices=("scan", "push", "decode", "evidence", "sockets"),
+                        default=None, help="run only one of the benchmarks")
     push.add_arguments(parser, prefix="push-")
     decode.add_arguments(parser, prefix="decode-")
     evidence.add_arguments(parser, prefix="evidence-")
+    socket_flood.add_arguments(parser, prefix="sockets-")
     args = parser.parse_args(argv)
     push_args = argparse.Namespace(seed=args.seed, **{k[len("push_"):]: v for k, v in vars(args).items()
                                                       if k.startswith("push_")})
@@ -366,6 +370,12 @@ def main(argv: list[str] | None = None) -> int:
     evidence_args = argparse.Namespace(seed=args.seed, **{k[len("evidence_"):]: v for k, v in vars(args).items()
                                                           if k.startswith("evidence_")})
     evidence_out = args.out.with_name("evidence.md")
+    sockets_args = argparse.Namespace(**{k[len("sockets_"):]: v for k, v in vars(args).items()
+                                         if k.startswith("sockets_")})
+    sockets_out = args.out.with_name("sockets.md")
+    if args.only == "sockets":
+        print(socket_flood.run_all(sockets_args, sockets_out))
+        return 0
     if args.only == "push":
         print(push.run(push_args, push_out))
         return 0
@@ -408,6 +418,11 @@ def main(argv: list[str] | None = None) -> int:
         evidence_text = evidence.run(evidence_args, evidence_out)
         print(evidence_text)
         text += "\n" + evidence_text
+        args.out.write_text(text + "\n", encoding="utf-8")
+        log("anonymous-sockets benchmark")
+        sockets_text = socket_flood.run_all(sockets_args, sockets_out)
+        print(sockets_text)
+        text += "\n" + sockets_text
         args.out.write_text(text + "\n", encoding="utf-8")
     args.out.with_suffix(".json").write_text(json.dumps(data, indent=2, default=str) + "\n",
                                              encoding="utf-8")

@@ -3,6 +3,8 @@ the server's threads?
 
     .venv/bin/python bench/socket_flood.py [--anonymous 300] [--workers gthread,gevent]
 
+(`make bench` runs it last, writing bench/results/sockets.md.)
+
 For each worker class it starts `floor serve` (one process, the default `--threads 256`) on a
 free loopback port, opens `--anonymous` raw Engine.IO websockets without any credential (the
 handshake an attacker sends: `/socket.io/?EIO=4&transport=websocket`), holds every one that
@@ -86,21 +88,35 @@ def run(worker: str, anonymous: int, authenticated: int) -> dict[str, Any]:
                 "healthz_full": health_auth_status, "healthz_full_ms": health_auth_ms}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--anonymous", type=int, default=300)
-    parser.add_argument("--authenticated", type=int, default=1200)
-    parser.add_argument("--workers", default="gthread,gevent")
-    args = parser.parse_args()
+def add_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    parser.add_argument(f"--{prefix}anonymous", type=int, default=300)
+    parser.add_argument(f"--{prefix}authenticated", type=int, default=1200)
+    parser.add_argument(f"--{prefix}workers", default="gthread,gevent")
+
+
+def run_all(args: argparse.Namespace, out: Path | None = None) -> str:
+    """Every worker class in turn; answer the Markdown table (and write it to `out`)."""
     rows = [run(w, args.anonymous, args.authenticated) for w in args.workers.split(",")]
-    print("| worker | anonymous websockets | handshake answers | /healthz while held | "
-          "authenticated websockets open | the next one | /healthz at the cap |")
-    print("|---|---:|---|---|---:|---|---|")
+    lines = ["### Anonymous sockets", "",
+             "| worker | anonymous websockets | handshake answers | /healthz while held | "
+             "authenticated websockets open | the next one | /healthz at the cap |",
+             "|---|---:|---|---|---:|---|---|"]
     for r in rows:
         answers = ", ".join(f"{n}× {ANSWER.get(s, s)}" for s, n in sorted(r["statuses"].items()) if n)
-        print(f"| {r['worker']} | {r['anonymous']} | {answers} | {r['healthz']} in "
-              f"{r['healthz_ms']:.0f} ms | {r['authenticated_open']} | {r['refused_with'] or '—'} | "
-              f"{r['healthz_full']} in {r['healthz_full_ms']:.0f} ms |")
+        lines.append(f"| {r['worker']} | {r['anonymous']} | {answers} | {r['healthz']} in "
+                     f"{r['healthz_ms']:.0f} ms | {r['authenticated_open']} | {r['refused_with'] or '—'} | "
+                     f"{r['healthz_full']} in {r['healthz_full_ms']:.0f} ms |")
+    text = "\n".join(lines) + "\n"
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    print(run_all(parser.parse_args()))
 
 
 if __name__ == "__main__":
