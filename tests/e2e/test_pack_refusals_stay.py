@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 import pytest
-from screens import call, ean13
+from screens import SCREENSHOTS, call, ean13
 from test_pack_screen import Scanner, kit_line, login
 
 pytestmark = pytest.mark.e2e
@@ -86,6 +86,8 @@ def test_a_double_read_of_a_refused_item_stays_red(handheld: Any, live_server: A
     expect(page.locator("#flash")).to_be_hidden()
     expect(verdict).to_have_class(re.compile(r"\bbad\b"))
     expect(verdict).to_contain_text("随身镜 A13")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "pack-double-read.png"), animations="disabled")
 
     # The gift box too early, read twice: still refused, the missing lines still marked.
     scanner.scan(GIFTBOX, "duplicate_read", reads=2)
@@ -145,6 +147,8 @@ def test_a_hold_and_a_cancel_are_announced_without_a_scan(handheld: Any, live_se
     expect(panel).to_be_visible()
     expect(panel).to_have_attribute("data-status", "cancelled")
     expect(panel).to_contain_text("取出")
+    expect(page.locator("#flash")).to_be_hidden()
+    page.screenshot(path=str(SCREENSHOTS / "pack-cancelled.png"), animations="disabled")
     expect(verdict).to_have_attribute("data-code", "order_cancelled")
     # The session the cancel closed empties the kit on screen; the announcement stays.
     expect(page.locator("#order")).to_be_hidden()
