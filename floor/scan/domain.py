@@ -259,12 +259,11 @@ def effective_time(client_at: dt.datetime | None, received_at: dt.datetime) -> d
     return received_at
 
 
-def local_day(instant: dt.datetime, utc_offset_minutes: object) -> dt.date:
+def local_day(instant: dt.datetime, utc_offset_minutes: int) -> dt.date:
     """The warehouse's calendar day at `instant`: an expiry date (AI 17) is a local day, so a
-    unit expires at the warehouse's midnight, not UTC's (eight hours later at UTC+8)."""
-    offset = utc_offset_minutes if isinstance(utc_offset_minutes, int) \
-        and not isinstance(utc_offset_minutes, bool) and abs(utc_offset_minutes) <= 24 * 60 else 0
-    return (instant.astimezone(dt.timezone.utc) + dt.timedelta(minutes=offset)).date()
+    unit expires at the warehouse's midnight, not UTC's (eight hours later at UTC+8). The offset
+    is the merged settings' (a valid one: floor.live.domain.merged_settings checks it)."""
+    return instant.astimezone(dt.timezone(dt.timedelta(minutes=utc_offset_minutes))).date()
 
 
 def parse_client_time(value: object) -> dt.datetime | None:
