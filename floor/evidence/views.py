@@ -220,7 +220,10 @@ def _clip_url(order: Any, body: dict[str, Any]) -> str | None:
     except DomainError as exc:
         body["clip_refused"] = {"code": exc.code, **exc.extra}
         return None
-    return url_for("evidence.order_clip", order_no=order.order_no, channel=order.channel)
+    # Order numbers are per warehouse: the URL names this order's, so an account of every
+    # warehouse gets this clip, not 409 ambiguous_order when another warehouse uses the number.
+    return url_for("evidence.order_clip", order_no=order.order_no, channel=order.channel,
+                   warehouse=order.warehouse.code)
 
 
 @bp.get("/api/v1/orders/<order_no>/evidence")

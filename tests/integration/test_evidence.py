@@ -225,6 +225,20 @@ def test_the_clip_mp4_holds_exactly_the_window_frames(api, waved, root, footage,
     assert api.get("/api/v1/orders/TB001/evidence/clip.mp4?camera=NOPE").status_code == 404
 
 
+def test_the_clip_url_names_the_orders_warehouse(api, waved, root, footage):
+    """Order numbers are per warehouse: the evidence's clip URL of an order whose number another
+    warehouse also uses plays that order's clip for an account of every warehouse."""
+    from tests.conftest import make_order
+    register_cameras(api, root, footage)
+    pack(api, waved)
+    other = {**make_order("TB001", waybill=None), "warehouse": "WH2"}
+    assert api.post("/api/v1/orders", other).status_code in (200, 201)
+    assert api.get("/api/v1/orders/TB001/evidence").status_code == 409
+    url = api.get("/api/v1/orders/TB001/evidence?warehouse=JX").get_json()["clip_url"]
+    r = api.get(url, role="qc")
+    assert r.status_code == 200 and r.mimetype == "video/mp4", r.get_json()
+
+
 def test_an_order_without_recordings_has_no_clips(api, waved, root):
     waved("TB001", lines=LINES)
     api.scan("SF1000000000001", at=iso(3))
