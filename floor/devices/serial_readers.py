@@ -179,7 +179,9 @@ class ReaderSupervisor:
 
     @property
     def port_globs(self) -> Sequence[str]:
-        return self.app.config.get("SERIAL_PORT_GLOBS") or domain.DEFAULT_SERIAL_PORT_GLOBS
+        # The list registrations are checked against (an empty one allows no port), never a
+        # wider default of its own.
+        return self.app.config["SERIAL_PORT_GLOBS"]
 
     # --- lifecycle ---------------------------------------------------------------------------
     def ensure_started(self) -> None:

@@ -367,3 +367,15 @@ def test_the_allow_list_is_a_setting(app, api, scanner):
     refused = register(api, scanner.link, "SCN-G1")
     assert (refused.status_code, refused.get_json()["code"]) == (400, "invalid_port")
     assert register(api, "/dev/serial/by-id/usb-Symbol_DS4308-if00", "SCN-G2").status_code == 201
+
+
+def test_an_empty_allow_list_allows_no_port_from_the_devices_file_either(app, api, readers, tmp_path):
+    # FLOOR_SERIAL_PORT_GLOBS="" refuses every port at the API; the readers use that same list,
+    # not a default of their own.
+    config = tmp_path / "devices.toml"
+    config.write_text('[[scanner]]\ndevice_id = "SCN-E1"\nport = "/dev/ttyUSB0"\nstation = "P01"\n')
+    app.config["DEVICES_FILE"] = str(config)
+    app.config["SERIAL_PORT_GLOBS"] = []
+    refused = register(api, "/dev/ttyUSB0", "SCN-E0")
+    assert (refused.status_code, refused.get_json()["code"]) == (400, "invalid_port")
+    assert readers.load_configured() == [] and device(api, "SCN-E1") is None
