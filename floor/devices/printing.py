@@ -281,8 +281,7 @@ class PrintQueue:
             try:
                 driver = driver_for(head, file_roots=self.app.config["PRINT_FILE_ROOTS"],
                                     timeout=self.app.config["PRINT_TIMEOUT_S"],
-                                    blocked=self.app.config.get("PRINTER_BLOCKED_NETWORKS",
-                                                                destinations.parse_networks(None)))
+                                    blocked=self.app.config["PRINTER_BLOCKED_NETWORKS"])
                 driver.send(head.job_id, head.payload.encode("utf-8"))
             except PrintError as exc:
                 error = exc
