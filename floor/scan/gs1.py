@@ -120,7 +120,8 @@ def _ai_at(head: str) -> _Ai | None:
 
 
 def check_digit_ok(digits: str) -> bool:
-    if not digits.isdigit():
+    # ASCII only: str.isdigit() also takes '²' and the like, which int() then refuses.
+    if not (digits.isascii() and digits.isdigit()):
         return False
     body = digits[:-1]
     total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))

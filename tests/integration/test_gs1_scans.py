@@ -56,6 +56,17 @@ def test_a_malformed_gs1_read_after_a_good_gtin_is_refused_not_half_read(api, wa
     assert english["message"] == "GS1 label refused: AI (17) is not a real date. Nothing counted."
 
 
+def test_a_digit_outside_ascii_in_a_gtin_run_gets_a_verdict_not_a_500(api, waved):
+    """'²' is a digit to str.isdigit() but not to int(): checked as a check digit, it failed
+    the request."""
+    _pinned_lot_order(waved)
+    api.scan(WAYBILL)
+    for raw in (f"01{GTIN14[:4]}\u00b2{GTIN14[5:]}10L2026A", f"{MAIN[:3]}\u00b2{MAIN[4:]}"):
+        verdict = api.scan(raw)          # asserts 200
+        assert (verdict["ok"], verdict["code"]) == (False, "unknown_code"), (raw, verdict)
+        assert verdict["progress"]["lines"][0]["scanned"] == 0
+
+
 def test_a_case_label_credits_its_count_never_past_the_line(api, waved):
     waved("TB001", lines=[
         {"sku": "MASK", "name": "面膜", "qty": 12, "role": "main", "barcodes": [MAIN]},
