@@ -118,16 +118,9 @@ def gs_substitutes_for(device_profile: Mapping[str, Any] | None,
 GS1_SYMBOLOGIES = ("]C1", "]d2", "]Q3", "]e0", "]J1")
 
 
-def gs1_check_digit(body: str) -> str:
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return str((10 - total % 10) % 10)
-
-
 def gtin14(code: str) -> str | None:
     """EAN-8, UPC-A, EAN-13 or GTIN-14 with a valid check digit, as GTIN-14; else None."""
-    if len(code) not in (8, 12, 13, 14) or not code.isdigit():
-        return None
-    if gs1_check_digit(code[:-1]) != code[-1]:
+    if len(code) not in (8, 12, 13, 14) or not gs1_rules.check_digit_ok(code):
         return None
     return code.zfill(14)
 
