@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 import pytest
-from offline_servers import device, server, wait_for_service_worker  # noqa: F401 - fixtures
-from test_offline_rules import STATION, login, new_order, scan
+from offline_servers import device, server  # noqa: F401 - fixtures
+from test_offline_rules import new_order, open_then_go_offline, scan
 
 pytestmark = pytest.mark.e2e
 
@@ -21,16 +21,7 @@ def test_offline_double_reads_repeat_the_first_verdict(device: Any, server: Any)
     page = device.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    login(page)
-    page.goto("/lang/en?next=/pack")
-    page.evaluate(f"localStorage.setItem('floor.device_id', 'PDA-0FF7'); "
-                  f"localStorage.setItem('floor.station', '{STATION}')")
-    wait_for_service_worker(page)
-    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
-    assert scan(page, order["order_no"]) == ("order_opened", "")
-
-    device.set_offline(True)
-    expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+    open_then_go_offline(device, page, order["order_no"], "PDA-0FF7")
     verdict = page.locator("#verdict")
     wrong_lot = f"]C101{order['gtin']}10L2"
     right_lot = f"]C101{order['gtin']}10L1"

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from offline_servers import device, server, wait_for_service_worker  # noqa: F401 - fixtures
-from test_offline_rules import DEVICE, STATION, login, new_order, scan
+from offline_servers import device, server  # noqa: F401 - fixtures
+from test_offline_rules import DEVICE, new_order, open_then_go_offline, scan
 
 from floor.scan.domain import normalise
 
@@ -81,15 +81,7 @@ def page_date(yymmdd: str, today: dt.date) -> dt.date:
 def test_a_malformed_label_is_not_accepted_offline_and_the_server_refuses_it(device: Any, server: Any) -> None:
     order = new_order(server)
     page = device.new_page()
-    login(page)
-    page.goto("/lang/en?next=/pack")
-    page.evaluate(f"localStorage.setItem('floor.device_id', '{DEVICE}-G'); "
-                  f"localStorage.setItem('floor.station', '{STATION}')")
-    wait_for_service_worker(page)
-    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
-    assert scan(page, order["order_no"]) == ("order_opened", "")
-    device.set_offline(True)
-    expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+    open_then_go_offline(device, page, order["order_no"], f"{DEVICE}-G")
     # The wrong lot would show; 30 February hides nothing: the whole label waits for the server.
     feb30 = f"]C101{order['gtin']}10L2{G}17270230"
     assert scan(page, feb30.replace(G, "{GS}")) == ("unknown_offline", "1")

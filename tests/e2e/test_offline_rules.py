@@ -90,6 +90,20 @@ def scan(page: Any, code: str) -> tuple[str, str]:
     return verdict.get_attribute("data-code") or "", verdict.get_attribute("data-provisional") or ""
 
 
+def open_then_go_offline(device: Any, page: Any, order_no: str, device_id: str = DEVICE) -> None:
+    """The pack screen in English under its service worker, the order opened online, then the
+    handheld offline."""
+    login(page)
+    page.goto("/lang/en?next=/pack")
+    page.evaluate(f"localStorage.setItem('floor.device_id', '{device_id}'); "
+                  f"localStorage.setItem('floor.station', '{STATION}')")
+    wait_for_service_worker(page)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+    assert scan(page, order_no) == ("order_opened", "")
+    device.set_offline(True)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+
+
 def test_offline_check_agrees_with_the_server(device: Any, server: Any, order: dict[str, Any]) -> None:
     codes = order["codes"]
     page = device.new_page()
@@ -97,17 +111,8 @@ def test_offline_check_agrees_with_the_server(device: Any, server: Any, order: d
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text)
             if "Content Security Policy" in msg.text or "Refused to" in msg.text else None)
-    login(page)
-    page.goto("/lang/en?next=/pack")
-    page.evaluate(f"localStorage.setItem('floor.device_id', '{DEVICE}'); "
-                  f"localStorage.setItem('floor.station', '{STATION}')")
-    wait_for_service_worker(page)
+    open_then_go_offline(device, page, order["order_no"])
     expect(page.locator("html")).to_have_attribute("lang", "en")
-    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
-    assert scan(page, order["order_no"]) == ("order_opened", "")
-
-    device.set_offline(True)
-    expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
     wrong_lot = f"]C101{order['gtin']}10L2"
     right_lot = f"]C101{order['gtin']}10L1"
     plan = [
@@ -159,16 +164,7 @@ def test_offline_check_follows_the_warehouses_giftbox_setting(device: Any, serve
     assert status == 200, body
     try:
         page = device.new_page()
-        login(page)
-        page.goto("/lang/en?next=/pack")
-        page.evaluate(f"localStorage.setItem('floor.device_id', 'PDA-0FF3'); "
-                      f"localStorage.setItem('floor.station', '{STATION}')")
-        wait_for_service_worker(page)
-        expect(page.locator("#conn")).to_have_attribute("data-state", "online")
-        assert scan(page, relaxed["order_no"]) == ("order_opened", "")
-
-        device.set_offline(True)
-        expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+        open_then_go_offline(device, page, relaxed["order_no"], "PDA-0FF3")
         plan = [
             (codes["giftbox"], "giftbox_incomplete"),  # main and sample still short
             (codes["main"], "accepted"),
