@@ -6,69 +6,24 @@ a warehouse yet). Absence is shown without waiting on a clock: WA's own later ev
 and events are pushed in seq order, so anything of WB's before it would have arrived first."""
 from __future__ import annotations
 
-import contextlib
-import os
-import threading
-import time
 import uuid
 
 import pytest
 import requests
-import socketio
-from floor_sim.server import LiveServer, postgres_schema
 
 from tests.conftest import make_order
+from tests.live_socket import LIVE_BACKENDS, RecordingClient, live_server
 
-PG_URL = os.environ.get("FLOOR_TEST_POSTGRES_URL")
 WAYBILL = {"A": "SF7100000000001", "B": "SF7100000000002"}
 
 
-class Client:
-    """A Socket.IO client recording every event pushed to it."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.events: list[tuple[str, dict]] = []
-        self.lock = threading.Lock()
-        self.sio = socketio.Client(reconnection=False)
-        for name in ("status", "scan_rejected", "alert", "override"):
-            self.sio.on(name, self._handler(name), namespace="/floor")
-        self.sio.connect(url, namespaces=["/floor"], transports=["websocket"], auth={"token": token})
-
-    def _handler(self, name):
-        def handle(data):
-            with self.lock:
-                self.events.append((name, data))
-        return handle
-
-    def subscribe(self, rooms: list[str], after_seq: int = 0) -> dict:
-        return self.sio.call("subscribe", {"rooms": rooms, "after_seq": after_seq},
-                             namespace="/floor", timeout=10)
-
-    def wait_for(self, predicate, timeout: float = 10.0) -> list[tuple[str, dict]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if predicate(self.events):
-                    return list(self.events)
-            time.sleep(0.01)
-        with self.lock:
-            raise AssertionError(f"never came; got {self.events}")
-
-    def order_nos(self) -> set[str]:
-        with self.lock:
-            return {e.get("order_no") for _, e in self.events}
-
-    def close(self) -> None:
-        self.sio.disconnect()
+def _client(url: str, token: str) -> RecordingClient:
+    return RecordingClient(url, token, ("status", "scan_rejected", "alert", "override"))
 
 
-@pytest.fixture(params=["sqlite"] + (["postgresql"] if PG_URL else []))
+@pytest.fixture(params=LIVE_BACKENDS)
 def server(request):
-    with contextlib.ExitStack() as stack:
-        url = stack.enter_context(postgres_schema(PG_URL, "floor_rooms")) if request.param == "postgresql" else None
-        live = LiveServer(database_url=url, env={"FLOOR_ALERT_INTERVAL_S": "0"})
-        live.start()
-        stack.callback(live.stop)
+    with live_server(request.param, "floor_rooms") as live:
         yield live
 
 
@@ -102,8 +57,8 @@ def test_a_warehouse_never_receives_another_warehouses_events(server):
         _http(server, oms, "POST", "/api/v1/waves",
               {"wave_no": f"WV{side}", "order_nos": [f"{side}-1"], "station": f"P{side}1"})
 
-    board_a = Client(server.url, tokens["A"]["supervisor"])
-    board_b = Client(server.url, tokens["B"]["supervisor"])
+    board_a = _client(server.url, tokens["A"]["supervisor"])
+    board_b = _client(server.url, tokens["B"]["supervisor"])
     try:
         for rooms in (["warehouse:WB"], ["order:B-1"], ["wave:WVB"], ["station:PB1"],
                       ["warehouse:WA", "order:B-1"], ["warehouse:*"]):
@@ -131,7 +86,7 @@ def test_a_warehouse_never_receives_another_warehouses_events(server):
         assert "A-1" not in board_b.order_nos()
 
         # Catch-up from the beginning of the log: A's backlog holds none of B's events.
-        late_a = Client(server.url, tokens["A"]["supervisor"])
+        late_a = _client(server.url, tokens["A"]["supervisor"])
         try:
             backlog = late_a.subscribe(["warehouse:WA", "station:PX"], 0)
             assert backlog["ok"] and backlog["sent"] >= 1, backlog
@@ -141,7 +96,7 @@ def test_a_warehouse_never_receives_another_warehouses_events(server):
             late_a.close()
 
         # An all-warehouse board still sees both.
-        every = Client(server.url, server.token("supervisor", "site"))
+        every = _client(server.url, server.token("supervisor", "site"))
         try:
             assert every.subscribe(["warehouse:WA", "warehouse:WB"], 0)["ok"]
             every.wait_for(lambda ev: _opened("A-1")(ev) and _opened("B-1")(ev))

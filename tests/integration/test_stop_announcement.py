@@ -4,71 +4,34 @@ holds it: its station's room carries the `status` event, naming where it is pack
 only its station's room, as the pack screen does before it shows an order."""
 from __future__ import annotations
 
-import contextlib
-import os
-import threading
-import time
 import uuid
 
 import pytest
 import requests
-import socketio
-from floor_sim.server import LiveServer, postgres_schema
 
 from tests.conftest import make_order
+from tests.live_socket import LIVE_BACKENDS, RecordingClient, live_server
 
-PG_URL = os.environ.get("FLOOR_TEST_POSTGRES_URL")
 
-
-class Handheld:
-    """A Socket.IO client recording what its rooms push."""
+class Handheld(RecordingClient):
+    """The pack screen's socket: it scans, and records what its station's room pushes."""
 
     def __init__(self, url: str, token: str) -> None:
-        self.events: list[tuple[str, dict]] = []
-        self.lock = threading.Lock()
-        self.sio = socketio.Client(reconnection=False)
-        for name in ("status", "session_released", "scan_rejected"):
-            self.sio.on(name, self._handler(name), namespace="/floor")
-        self.sio.connect(url, namespaces=["/floor"], transports=["websocket"], auth={"token": token})
-
-    def _handler(self, name):
-        def handle(data):
-            with self.lock:
-                self.events.append((name, data))
-        return handle
+        super().__init__(url, token, ("status", "session_released", "scan_rejected"))
 
     def scan(self, code: str, device_id: str) -> dict:
         return self.sio.call("scan", {"scan_id": uuid.uuid4().hex, "station": "P01",
                                       "device_id": device_id, "code": code},
                              namespace="/floor", timeout=10)
 
-    def subscribe(self, room: str, after_seq: int) -> dict:
-        return self.sio.call("subscribe", {"room": room, "after_seq": after_seq},
-                             namespace="/floor", timeout=10)
-
-    def wait_for(self, predicate, timeout: float = 10.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                found = [e for name, e in self.events if predicate(name, e)]
-            if found:
-                return found[0]
-            time.sleep(0.01)
-        with self.lock:
-            raise AssertionError(f"never came; got {self.events}")
-
     def statuses(self) -> list[tuple[str, str]]:
         with self.lock:
             return [(e["order_no"], e["status"]) for name, e in self.events if name == "status"]
 
 
-@pytest.fixture(params=["sqlite"] + (["postgresql"] if PG_URL else []))
+@pytest.fixture(params=LIVE_BACKENDS)
 def server(request):
-    with contextlib.ExitStack() as stack:
-        url = stack.enter_context(postgres_schema(PG_URL, "floor_stop")) if request.param == "postgresql" else None
-        live = LiveServer(database_url=url, env={"FLOOR_ALERT_INTERVAL_S": "0"})
-        live.start()
-        stack.callback(live.stop)
+    with live_server(request.param, "floor_stop") as live:
         yield live
 
 
@@ -87,7 +50,7 @@ def test_hold_release_and_cancel_reach_the_handheld_packing_the_order(server):
                                          "station": "P01"})
     handheld = Handheld(server.url, server.token("packer", "packer-a"))
     try:
-        joined = handheld.subscribe("station:P01", 0)
+        joined = handheld.subscribe(["station:P01"], 0)
         assert joined["ok"], joined
         assert handheld.scan("SF1000000000001", "PDA-A")["code"] == "order_opened"
         assert handheld.scan("6901234567892", "PDA-A")["code"] == "accepted"
@@ -96,8 +59,8 @@ def test_hold_release_and_cancel_reach_the_handheld_packing_the_order(server):
         _post(server, boss, "/api/v1/orders/TB002/events", {"event": "hold", "reason": "address check"})
         # ... the one PDA-A packs is held: pushed there at once, naming where it is packed.
         _post(server, boss, "/api/v1/orders/TB001/events", {"event": "hold", "reason": "customer called"})
-        held = handheld.wait_for(lambda n, e: n == "status" and e["order_no"] == "TB001"
-                                 and e["status"] == "on_hold")
+        held = handheld.first(lambda n, e: n == "status" and e["order_no"] == "TB001"
+                              and e["status"] == "on_hold")
         assert held["packing_at"] == {"station": "P01", "device_id": "PDA-A"}
         assert (held["from"], held["by"], held["reason"]) == ("packing", "boss", "customer called")
         # Events come in seq order: TB002's hold, had it been pushed here, would be in already.
@@ -105,12 +68,12 @@ def test_hold_release_and_cancel_reach_the_handheld_packing_the_order(server):
 
         # Released: that too reaches the handheld, then it is cancelled while still open.
         _post(server, boss, "/api/v1/orders/TB001/events", {"event": "release", "reason": "sorted out"})
-        handheld.wait_for(lambda n, e: n == "status" and e["status"] == "packing" and e.get("from") == "on_hold")
+        handheld.first(lambda n, e: n == "status" and e["status"] == "packing" and e.get("from") == "on_hold")
         _post(server, boss, "/api/v1/orders/TB001/events", {"event": "cancel", "reason": "refunded"})
-        cancelled = handheld.wait_for(lambda n, e: n == "status" and e["status"] == "cancelled")
+        cancelled = handheld.first(lambda n, e: n == "status" and e["status"] == "cancelled")
         assert cancelled["packing_at"] == {"station": "P01", "device_id": "PDA-A"}
         assert cancelled["reason"] == "refunded"
-        released = handheld.wait_for(lambda n, e: n == "session_released")
+        released = handheld.first(lambda n, e: n == "session_released")
         assert released["seq"] > cancelled["seq"] and released["order_no"] == "TB001"
         # The next scan of the cancelled order's item is refused: its session is closed.
         assert handheld.scan("6901234567908", "PDA-A")["ok"] is False
@@ -119,7 +82,7 @@ def test_hold_release_and_cancel_reach_the_handheld_packing_the_order(server):
         # after it has arrived, it would have too.
         _post(server, boss, "/api/v1/orders/TB003/events", {"event": "cancel", "reason": "duplicate"})
         assert handheld.scan("SF1000000000002", "PDA-A")["code"] == "order_blocked"
-        handheld.wait_for(lambda n, e: n == "scan_rejected" and e["order_no"] == "TB002")
+        handheld.first(lambda n, e: n == "scan_rejected" and e["order_no"] == "TB002")
         assert {("TB002", "on_hold"), ("TB003", "cancelled")} & set(handheld.statuses()) == set()
     finally:
-        handheld.sio.disconnect()
+        handheld.close()
