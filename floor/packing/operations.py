@@ -367,8 +367,8 @@ def upsert_order(s: Session, data: dict[str, Any], actor: Actor) -> tuple[Order,
         if order.snapshot_id is not None:
             # Already frozen into a wave: keep the old snapshot, add a new version.
             snap = _freeze(s, order, kit, actor, "kit changed by the OMS")
-            # Recorded and pushed; the entry point also checks the new kit against the stock
-            # the wave's release counted on (floor.stock reacts to this event).
+            # Recorded and pushed; seeing it, the entry point calls floor.stock in the same
+            # transaction to check the new kit against the stock the release counted on.
             now = utcnow()
             events.append(record_event(s, "kit_changed", rooms_for(order), {
                 "order_no": order.order_no, "channel": order.channel,
