@@ -119,5 +119,5 @@
     return out;
   }
 
-  window.FloorGs1 = { read: read, dateOf: dateOf, GS: GS };
+  window.FloorGs1 = { read: read, dateOf: dateOf, GS: GS, GS1_SYMBOLOGIES: GS1_SYMBOLOGIES };
 })();

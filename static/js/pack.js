@@ -1105,10 +1105,9 @@
 
   // A photo's GS1 symbol is sent as a scanner would send it, behind its AIM identifier: the
   // data of a GS1-128 or DataBar that opens with another AI is GS1 only by that identifier.
-  var GS1_SYMBOLOGIES = { "]C1": true, "]d2": true, "]Q3": true, "]e0": true, "]J1": true };
   function decodedRaw(c) {
     var text = String(c.text || "");
-    return GS1_SYMBOLOGIES[c.symbology_id] && text.charAt(0) !== "]" ? c.symbology_id + text : text;
+    return window.FloorGs1.GS1_SYMBOLOGIES[c.symbology_id] && text.charAt(0) !== "]" ? c.symbology_id + text : text;
   }
 
   cameraBtn.addEventListener("click", function () {
