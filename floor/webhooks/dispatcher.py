@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from floor.db import get_db, is_retryable, utcnow
+from floor.destinations import BlockedDestination, resolve_allowed
 from floor.live.operations import acquire_lease
 from floor.webhooks import domain, operations
 from floor.webhooks.models import WebhookSubscription
@@ -85,13 +86,12 @@ def blocked_destination(url: str, networks: tuple[domain.Network, ...]) -> str |
         return None
     parts = urlsplit(url)
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                                   type=socket.SOCK_STREAM)
+        resolve_allowed(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80),
+                        networks)
+    except BlockedDestination as blocked:
+        return blocked.address
     except (OSError, UnicodeError, ValueError):
         return None                   # unresolvable: the send fails and says so
-    for *_rest, sockaddr in infos:
-        if domain.blocked_address(str(sockaddr[0]), networks):
-            return str(sockaddr[0])
     return None
 
 
