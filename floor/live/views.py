@@ -137,7 +137,8 @@ def _validated_settings(data: dict[str, Any]) -> dict[str, Any]:
         out["slas"] = slas
     cutoff = data.get("cutoff")
     if cutoff is not None:
-        if not (isinstance(cutoff, str) and len(cutoff) == 5 and cutoff[2] == ":"
+        # ASCII digits: str.isdigit() also takes '²', which int() refuses.
+        if not (isinstance(cutoff, str) and len(cutoff) == 5 and cutoff[2] == ":" and cutoff.isascii()
                 and cutoff[:2].isdigit() and cutoff[3:].isdigit()
                 and int(cutoff[:2]) < 24 and int(cutoff[3:]) < 60):
             raise ApiError("invalid_field", "cutoff is HH:MM.", field="cutoff")

@@ -46,3 +46,10 @@ def test_an_offset_stored_before_offsets_were_checked_falls_back_to_the_default(
     assert board.status_code == 200 and board.get_json()["settings"]["utc_offset_minutes"] == 480
     assert api.get("/orders/TB001").status_code == 200
     assert api.scan("SF1000000000001")["code"] == "order_opened"
+
+
+@pytest.mark.parametrize("cutoff", ["1²:00", "16:⁵0", "25:00", "16-00"])
+def test_a_cutoff_that_is_no_time_of_day_is_refused(api, cutoff):
+    refused = _settings(api, {"cutoff": cutoff})
+    assert refused.status_code == 400, refused.get_json()
+    assert refused.get_json()["field"] == "cutoff"
